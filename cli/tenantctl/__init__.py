@@ -1,0 +1,3 @@
+"""`tenantctl`: the command-line shell over `controlplane.service`."""
+
+__all__: list[str] = []

@@ -1,0 +1,209 @@
+"""tenantctl — provision and run the tenants of the platform.
+
+Argument parsing, output and error mapping only; all behaviour is in
+`controlplane.service`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from controlplane import service
+from controlplane.engine.running import StepEvent
+from controlplane.errors import ControlPlaneError
+from tenantctl.output import Format, emit
+
+__all__ = ["app"]
+
+EXIT_CODES = """
+Exit codes: 0 ok · 1 unexpected error (details with --debug) · 2 invalid input ·
+3 not found · 4 conflict (lock held, name taken) · 5 outside system failed ·
+6 a step failed (see `tenantctl describe TENANT`).
+"""
+
+app = typer.Typer(
+    help="Provision and run the tenants of a multi-tenant SaaS platform.\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Files = Annotated[
+    list[Path],
+    typer.Option("-f", "--file", help="Tenant YAML file or directory (repeatable)."),
+]
+PlatformOpt = Annotated[
+    Path | None,
+    typer.Option("--platform", help="platform.yaml (default: the one beside the tenant files)."),
+]
+Output = Annotated[Format, typer.Option("-o", "--output", help="table, json or yaml.")]
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
+
+
+def _fail(exc: ControlPlaneError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _run(func: Any) -> Any:
+    try:
+        return func()
+    except ControlPlaneError as exc:
+        raise _fail(exc) from exc
+    except Exception:
+        if _state["debug"]:
+            raise
+        err.print("[red]unexpected error[/red] (a bug in tenantctl); re-run with --debug for details")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(files: Files, platform: PlatformOpt = None) -> None:
+    """Check tenant files without touching anything.
+
+    Every problem names file, line and field. Checks the schema, the platform rules
+    (regions, residency, tier limits, domains) and collisions across files.
+
+    Example: tenantctl validate -f tenant-configs/
+    """
+    _, sources = _run(lambda: service.load(files, platform))
+    out.print(f"[green]ok[/green]: {len(sources)} tenant file(s) valid")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the tenant file (for editors and CI).
+
+    Example: tenantctl schema > tenant.schema.json
+    """
+    out.print_json(json.dumps(service.tenant_schema()))
+
+
+def _open(**options: Any) -> service.Service:
+    return _run(lambda: service.Service.open(**options))  # type: ignore[no-any-return]
+
+
+@app.command()
+def plan(files: Files, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+    """Show what `apply` would change, per tenant and step. Changes nothing.
+
+    Example: tenantctl plan -f tenant-configs/ -o yaml
+    """
+    config, sources = _run(lambda: service.load(files, platform))
+    plans = _run(lambda: _open().plan(sources, config))
+    rows = [
+        {
+            "tenant": p.tenant_id,
+            "action": p.action,
+            "fields": p.fields,
+            "steps": [f"{c.action} {c.target}" for c in p.steps if c.action != "noop"],
+            "file": p.file,
+        }
+        for p in plans
+    ]
+    emit(out, rows, output, columns=["tenant", "action", "fields", "steps", "file"], title="plan")
+
+
+@app.command()
+def apply(
+    files: Files,
+    platform: PlatformOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    parallel: Annotated[int, typer.Option(min=1, max=64, help="Tenants converged at once.")] = 4,
+    lock_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for a tenant locked by another run.")
+    ] = 30.0,
+    output: Output = Format.TABLE,
+) -> None:
+    """Converge every tenant in the files: record, provision, activate.
+
+    Idempotent: unchanged tenants cost no remote call, and an interrupted run resumes at
+    the first unfinished step. Two runs on the same tenant never overlap (per-tenant lock).
+
+    Example: tenantctl apply -f tenant-configs/ --yes
+    """
+    config, sources = _run(lambda: service.load(files, platform))
+    if dry_run:
+        plan(files, platform, output)
+        return
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
+    svc = _open(lock_wait=lock_timeout, on_event=_progress)
+    outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel))
+    rows = [
+        {"tenant": o.tenant_id, "result": o.action, "operation": o.operation_id, "message": o.message}
+        for o in outcomes
+    ]
+    emit(out, rows, output, columns=["tenant", "result", "operation", "message"], title="apply")
+    failed = [o for o in outcomes if o.exit_code]
+    if failed:
+        err.print(f"[red]{len(failed)} of {len(outcomes)} tenant(s) failed[/red]")
+        raise typer.Exit(max(o.exit_code for o in failed))
+
+
+def _progress(event: StepEvent) -> None:
+    if event.status in ("done", "failed", "waiting_retry"):
+        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(event.status, "[yellow]↻[/yellow]")
+        detail = f" — {event.message}" if event.message else ""
+        err.print(f"{mark} {event.tenant_id}: {event.step} {event.status}{detail}", highlight=False)
+
+
+@app.command()
+def get(
+    tenant: Annotated[str | None, typer.Argument(help="Tenant id (all tenants when omitted).")] = None,
+    output: Output = Format.TABLE,
+) -> None:
+    """List recorded tenants with tier, region and status.
+
+    Example: tenantctl get -o json
+    """
+    svc = _open()
+    rows = [_run(lambda: svc.get(tenant))] if tenant else _run(svc.list_tenants)
+    columns = ["id", "name", "tier", "region", "status", "generation", "updated_at"]
+    data = [{c: r[c] for c in columns} for r in rows]
+    emit(out, data, output, columns=columns, title="tenants")
+
+
+@app.command()
+def describe(tenant: str, output: Output = Format.YAML) -> None:
+    """Show one tenant: spec, hostnames, operations and the state of each step.
+
+    Example: tenantctl describe tenant-100
+    """
+    detail = _run(lambda: _open().describe(tenant))
+    if output is Format.TABLE:
+        emit(out, detail["steps"], output, columns=["name", "status", "attempts", "skipped", "last_error"])
+        return
+    emit(out, detail, output)
+
+
+@app.command()
+def audit(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    output: Output = Format.TABLE,
+) -> None:
+    """Show the append-only audit log, newest first.
+
+    Example: tenantctl audit --tenant tenant-100 --limit 20
+    """
+    rows = _run(lambda: _open().audit(tenant, limit))
+    emit(out, rows, output, columns=["id", "at", "actor", "tenant_id", "action", "detail"], title="audit")

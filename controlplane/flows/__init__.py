@@ -1,0 +1,3 @@
+"""Flows: ordered lists of steps (onboard, upgrade, suspend, offboard, reconcile)."""
+
+__all__: list[str] = []

@@ -1,0 +1,176 @@
+"""Platform-wide settings (`platform.yaml`): what is not per tenant.
+
+Every field has a default so that `tenantctl` works with no platform file at all
+(the embedded default: local Postgres, Kubernetes and Cloudflare in render mode).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controlplane.models import quantities
+
+__all__ = [
+    "BackendModes",
+    "ClusterConfig",
+    "DatabaseProfile",
+    "DriverMode",
+    "NodePool",
+    "PlatformConfig",
+    "QuotaProfile",
+    "Tier",
+    "TierProfile",
+]
+
+Quantity = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class Tier(StrEnum):
+    """Service tier; decides database, compute and network isolation."""
+
+    STANDARD = "standard"
+    ENTERPRISE = "enterprise"
+    PREMIUM = "premium"
+
+
+class DriverMode(StrEnum):
+    """`live` talks to the real system; `render` writes files for GitOps."""
+
+    LIVE = "live"
+    RENDER = "render"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_quantity(value: str) -> str:
+    quantities.parse(value)
+    return value
+
+
+class QuotaProfile(_Strict):
+    """ResourceQuota sizes of a tier."""
+
+    requests_cpu: Quantity
+    requests_memory: Quantity
+    limits_cpu: Quantity
+    limits_memory: Quantity
+    pods: int = Field(ge=1)
+    services: int = Field(ge=0)
+    persistentvolumeclaims: int = Field(ge=0)
+
+    _quantities = field_validator(
+        "requests_cpu", "requests_memory", "limits_cpu", "limits_memory"
+    )(_check_quantity)
+
+
+class DatabaseProfile(_Strict):
+    """Per-tier limits on the tenant's database role."""
+
+    connection_limit: int = Field(ge=1, le=10_000)
+    statement_timeout: str = Field(pattern=r"^[0-9]+(ms|s|min)$")
+
+
+class TierProfile(_Strict):
+    """Everything a tier means: quota, ceilings for overrides, priority, database limits."""
+
+    quota: QuotaProfile
+    max_cpu: Quantity
+    max_memory: Quantity
+    max_pods: int = Field(ge=1)
+    priority_class: str
+    priority: int
+    database: DatabaseProfile
+
+    _quantities = field_validator("max_cpu", "max_memory")(_check_quantity)
+
+
+def _default_tiers() -> dict[Tier, TierProfile]:
+    def profile(
+        scale: int, *, priority: int, conns: int, timeout: str, pvcs: int
+    ) -> TierProfile:
+        return TierProfile(
+            quota=QuotaProfile(
+                requests_cpu=str(4 * scale),
+                requests_memory=f"{8 * scale}Gi",
+                limits_cpu=str(8 * scale),
+                limits_memory=f"{16 * scale}Gi",
+                pods=50 * scale,
+                services=10 * scale,
+                persistentvolumeclaims=pvcs,
+            ),
+            max_cpu=str(8 * scale),
+            max_memory=f"{16 * scale}Gi",
+            max_pods=50 * scale,
+            priority_class="",
+            priority=priority,
+            database=DatabaseProfile(connection_limit=conns, statement_timeout=timeout),
+        )
+
+    tiers = {
+        Tier.STANDARD: profile(1, priority=1000, conns=20, timeout="30s", pvcs=5),
+        Tier.ENTERPRISE: profile(4, priority=10000, conns=100, timeout="120s", pvcs=20),
+        Tier.PREMIUM: profile(16, priority=100000, conns=500, timeout="300s", pvcs=100),
+    }
+    return {
+        tier: p.model_copy(update={"priority_class": f"tenant-{tier.value}"})
+        for tier, p in tiers.items()
+    }
+
+
+class NodePool(_Strict):
+    """A dedicated node pool: nodes carry this label and taint."""
+
+    label_key: str = "tenantctl.io/node-pool"
+    taint_key: str = "tenantctl.io/dedicated"
+
+
+class ClusterConfig(_Strict):
+    """A Kubernetes cluster the platform deploys to, by kube context."""
+
+    context: str = ""
+    api_server: str = ""
+
+
+class BackendModes(_Strict):
+    """Which driver mode each backend uses."""
+
+    kubernetes: DriverMode = DriverMode.RENDER
+    cloudflare: DriverMode = DriverMode.RENDER
+
+
+class PlatformConfig(_Strict):
+    """Contents of `platform.yaml` (root key `platform:`)."""
+
+    base_domain: str = "tenants.example.com"
+    ingress_target: str = "ingress.tenants.example.com"
+    cloudflare_zone_id: str = ""
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"])
+    shared_database_url_env: str = "TENANTCTL_SHARED_DATABASE_URL"
+    clusters: dict[str, ClusterConfig] = Field(
+        default_factory=lambda: {"shared": ClusterConfig()}
+    )
+    node_pool: NodePool = Field(default_factory=NodePool)
+    ingress_namespace: str = "istio-ingress"
+    monitoring_namespace: str = "monitoring"
+    tiers: dict[Tier, TierProfile] = Field(default_factory=_default_tiers)
+    modes: BackendModes = Field(default_factory=BackendModes)
+    terraform_backend: Literal["local", "s3"] = "local"
+
+    @field_validator("base_domain", "ingress_target")
+    @classmethod
+    def _lowercase_fqdn(cls, value: str) -> str:
+        return value.lower().rstrip(".")
+
+    @model_validator(mode="after")
+    def _fill_tiers(self) -> PlatformConfig:
+        # A platform file may tune one tier; the others keep their defaults.
+        defaults = _default_tiers()
+        for tier in Tier:
+            if tier not in self.tiers:
+                self.tiers[tier] = defaults[tier]
+        return self

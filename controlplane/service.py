@@ -1,0 +1,241 @@
+"""The one service layer: CLI, API and workers call this, never drivers or state.
+
+It loads and validates input, builds the steps of a flow with their drivers, and runs
+operations per tenant under a lease, many tenants in parallel (bounded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane.config import loading
+from controlplane.config.loading import TenantSource
+from controlplane.engine import diffing
+from controlplane.engine.retrying import RetryPolicy
+from controlplane.engine.running import Runner, StepEvent
+from controlplane.engine.steps import Change, Step, StepContext
+from controlplane.errors import ConfigError, ControlPlaneError, NotFoundError
+from controlplane.flows import onboarding
+from controlplane.models.platform import PlatformConfig
+from controlplane.models.tenants import TenantFile
+from controlplane.state import database
+from controlplane.state.store import Store, default_actor
+from controlplane.steps.records import spec_fingerprint
+
+__all__ = [
+    "FAULT_ENV",
+    "ApplyOutcome",
+    "Service",
+    "TenantPlan",
+    "load",
+    "tenant_schema",
+]
+
+log = logging.getLogger(__name__)
+
+# Crash-test failpoint: `TENANTCTL_FAULT_KILL_AFTER_STEP=record` makes the process
+# SIGKILL itself right after that step is recorded, exactly like `kill -9` between
+# steps. Used by the resume tests; harmless when unset.
+FAULT_ENV = "TENANTCTL_FAULT_KILL_AFTER_STEP"
+
+
+def tenant_schema() -> dict[str, Any]:
+    """JSON Schema of the tenant file, for editors and CI."""
+    schema = TenantFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tenantctl tenant file"
+    return schema
+
+
+def load(
+    paths: Sequence[Path], platform_file: Path | None = None
+) -> tuple[PlatformConfig, list[TenantSource]]:
+    """Load the platform and every tenant under `paths`; ConfigError lists all problems."""
+    platform_path = platform_file or loading.find_platform_file(paths)
+    platform = loading.load_platform(platform_path)
+    return platform, loading.load_tenants(paths, platform)
+
+
+@dataclass(frozen=True)
+class TenantPlan:
+    """What `apply` would do for one tenant."""
+
+    tenant_id: str
+    file: str
+    action: str
+    fields: list[str]
+    steps: list[Change]
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What `apply` did for one tenant."""
+
+    tenant_id: str
+    action: str
+    operation_id: str = ""
+    message: str = ""
+    exit_code: int = 0
+
+
+@dataclass
+class Service:
+    """Stateful operations over the state store."""
+
+    store: Store
+    lock_wait: float = 30.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    on_event: Callable[[StepEvent], None] = lambda _event: None
+    holder: str = field(default_factory=lambda: f"{default_actor()}/{os.getpid()}/{uuid.uuid4().hex[:8]}")
+
+    @classmethod
+    def open(cls, *, actor: str | None = None, **options: Any) -> Service:
+        """Connect to the configured state store (embedded by default) and migrate it."""
+        store = Store(database.connect(), actor=actor or default_actor())
+        return cls(store, **options)
+
+    def _steps(self) -> list[Step]:
+        return onboarding.steps(onboarding.Dependencies(registry=self.store))
+
+    def _context(self, source: TenantSource, platform: PlatformConfig, operation_id: str = "") -> StepContext:
+        return StepContext(
+            source.tenant, platform, operation_id, source_file=str(Path(source.file).resolve())
+        )
+
+    def check_immutable(self, sources: Iterable[TenantSource]) -> None:
+        """Refuse a file that now declares a different id than the one recorded from it."""
+        problems = []
+        for source in sources:
+            recorded = self.store.owner_of_source(str(Path(source.file).resolve()))
+            if recorded is not None and recorded != source.tenant.id:
+                problems.append(
+                    (
+                        source.locate("tenant.id"),
+                        f"id is immutable: this file recorded tenant '{recorded}'; "
+                        "to create a new tenant use a new file",
+                    )
+                )
+        if problems:
+            raise ConfigError(problems)
+
+    def plan(self, sources: Sequence[TenantSource], platform: PlatformConfig) -> list[TenantPlan]:
+        """Compare each tenant file with what is recorded; changes nothing."""
+        self.check_immutable(sources)
+        plans = []
+        for source in sources:
+            ctx = self._context(source, platform)
+            spec = source.tenant.model_dump(mode="json")
+            try:
+                row = self.store.get_tenant(source.tenant.id)
+            except NotFoundError:
+                action, fields = "create", []
+            else:
+                fields = diffing.changed_fields(row["spec"], spec)
+                converged = row["status"] == "active" and row["applied_fingerprint"] == spec_fingerprint(
+                    source.tenant, platform
+                )
+                action = "unchanged" if converged else "update"
+            changes = [] if action == "unchanged" else [c for s in self._steps() for c in s.plan(ctx)]
+            plans.append(TenantPlan(source.tenant.id, source.file, action, fields, changes))
+        return plans
+
+    def apply(
+        self, sources: Sequence[TenantSource], platform: PlatformConfig, *, parallel: int = 4
+    ) -> list[ApplyOutcome]:
+        """Converge every tenant; independent tenants run in parallel (at most `parallel`)."""
+        self.check_immutable(sources)
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            return list(pool.map(lambda s: self._apply_one(s, platform), sources))
+
+    def _apply_one(self, source: TenantSource, platform: PlatformConfig) -> ApplyOutcome:
+        tenant_id = source.tenant.id
+        wanted = spec_fingerprint(source.tenant, platform)
+        if self._converged(tenant_id, wanted):
+            return ApplyOutcome(tenant_id, "unchanged")
+        try:
+            lease = self.store.acquire(tenant_id, self.holder, wait=self.lock_wait)
+        except ControlPlaneError as exc:
+            return ApplyOutcome(tenant_id, "failed", message=exc.message, exit_code=exc.exit_code)
+        operation_id = ""
+        try:
+            # Another process may have finished the same work while we waited.
+            if self._converged(tenant_id, wanted):
+                return ApplyOutcome(tenant_id, "unchanged")
+            operation = self.store.begin_operation(tenant_id, onboarding.KIND, wanted)
+            operation_id = operation.id
+            self.store.audit("operation.started", tenant_id, {"operation": operation_id, "kind": onboarding.KIND})
+            runner = Runner(self.store, self.store, self.policy, on_event=self._event)
+            lease = runner.run(self._context(source, platform, operation_id), self._steps(), lease)
+            self.store.finish_operation(operation_id, "succeeded", "", lease)
+            self.store.audit("operation.succeeded", tenant_id, {"operation": operation_id})
+            return ApplyOutcome(tenant_id, "applied", operation_id)
+        except ControlPlaneError as exc:
+            if operation_id:
+                self._record_failure(operation_id, tenant_id, exc, lease)
+            return ApplyOutcome(tenant_id, "failed", operation_id, exc.message, exc.exit_code)
+        finally:
+            self.store.release(lease)
+
+    def _record_failure(self, operation_id: str, tenant_id: str, exc: ControlPlaneError, lease: Any) -> None:
+        try:
+            self.store.finish_operation(operation_id, "failed", exc.message, lease)
+        except ControlPlaneError:
+            log.warning("could not mark operation %s failed: lease lost", operation_id)
+        self.store.audit("operation.failed", tenant_id, {"operation": operation_id, "error": exc.message})
+
+    def _converged(self, tenant_id: str, wanted: str) -> bool:
+        try:
+            row = self.store.get_tenant(tenant_id)
+        except NotFoundError:
+            return False
+        return bool(row["status"] == "active" and row["applied_fingerprint"] == wanted)
+
+    def _event(self, event: StepEvent) -> None:
+        self.on_event(event)
+        if event.status == "done" and os.environ.get(FAULT_ENV) == event.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def get(self, tenant_id: str) -> dict[str, Any]:
+        """One recorded tenant; NotFoundError if unknown."""
+        return self.store.get_tenant(tenant_id)
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        """Every recorded tenant."""
+        return self.store.list_tenants()
+
+    def describe(self, tenant_id: str) -> dict[str, Any]:
+        """A tenant with its hostnames, newest operation and that operation's steps."""
+        row = self.store.get_tenant(tenant_id)
+        operations = self.store.operations_of(tenant_id, limit=5)
+        steps = []
+        if operations:
+            records = self.store.load_steps(operations[0]["id"])
+            steps = [
+                {
+                    "name": r.name,
+                    "status": r.status.value,
+                    "attempts": r.attempts,
+                    "skipped": r.skipped,
+                    "last_error": r.last_error,
+                    "finished_at": r.finished_at,
+                }
+                for r in sorted(records.values(), key=lambda r: r.position)
+            ]
+        return {
+            **row,
+            "hosts": self.store.hosts_of(tenant_id),
+            "operations": operations,
+            "steps": steps,
+        }
+
+    def audit(self, tenant_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest audit entries first."""
+        return self.store.audit_entries(tenant_id, limit)

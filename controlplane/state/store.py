@@ -1,0 +1,403 @@
+"""Postgres-backed state: tenants, operations, step records, locks and the audit log.
+
+Satisfies the engine's `OperationStore` and `LockManager` Protocols structurally. Every
+step write checks the writer's fencing token in the same transaction, so a process that
+lost its lease (paused, partitioned) cannot overwrite the new holder's progress.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from controlplane.models.operations import Lease, OperationRecord, StepName, StepRecord, StepStatus
+from controlplane.errors import ConflictError, NotFoundError
+from controlplane.state.tables import (
+    audit_log,
+    operation_steps,
+    operations,
+    tenant_hosts,
+    tenant_locks,
+    tenants,
+)
+
+__all__ = ["Store", "TenantRow", "default_actor"]
+
+TenantRow = dict[str, Any]
+_UNFINISHED = ("pending", "running", "failed")
+
+
+def default_actor() -> str:
+    """Who is acting, for the audit log: user@host unless the shell says otherwise."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """All reads and writes of control-plane state."""
+
+    def __init__(self, engine: sa.Engine, *, actor: str, lease_seconds: float = 60.0) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.lease_seconds = lease_seconds
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- tenants ---------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: str) -> TenantRow:
+        """Return the recorded tenant; NotFoundError if there is none."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).mappings().first()
+        if row is None:
+            msg = f"tenant '{tenant_id}' is not recorded — run `tenantctl apply -f` on its file first"
+            raise NotFoundError(msg)
+        return dict(row)
+
+    def list_tenants(self) -> list[TenantRow]:
+        """Every recorded tenant, by id."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(tenants).order_by(tenants.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def record_tenant(
+        self, spec: Mapping[str, Any], *, fingerprint: str, source_file: str, hosts: Mapping[str, str]
+    ) -> TenantRow:
+        """Insert or update a tenant and reserve its hostnames in one transaction.
+
+        Raises:
+            ConflictError: a hostname belongs to another tenant.
+        """
+        tenant_id = str(spec["id"])
+        now = _now()
+        values = {
+            "name": spec["name"],
+            "tier": spec["tier"],
+            "region": spec["region"],
+            "spec": dict(spec),
+            "spec_fingerprint": fingerprint,
+            "source_file": source_file,
+            "updated_at": now,
+        }
+        with self._tx() as conn:
+            current = conn.execute(
+                sa.select(tenants.c.spec_fingerprint, tenants.c.status)
+                .where(tenants.c.id == tenant_id)
+                .with_for_update()
+            ).first()
+            if current is None:
+                conn.execute(
+                    tenants.insert().values(id=tenant_id, status="provisioning", created_at=now, **values)
+                )
+            elif current.spec_fingerprint != fingerprint:
+                conn.execute(
+                    tenants.update()
+                    .where(tenants.c.id == tenant_id)
+                    .values(generation=tenants.c.generation + 1, status="provisioning", **values)
+                )
+            self._reserve_hosts(conn, tenant_id, hosts)
+            row = conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).mappings().one()
+        return dict(row)
+
+    @staticmethod
+    def _reserve_hosts(conn: sa.Connection, tenant_id: str, hosts: Mapping[str, str]) -> None:
+        owners = conn.execute(
+            sa.select(tenant_hosts.c.hostname, tenant_hosts.c.tenant_id).where(
+                tenant_hosts.c.hostname.in_(list(hosts))
+            )
+        ).all()
+        taken = [(h, owner) for h, owner in owners if owner != tenant_id]
+        if taken:
+            listed = ", ".join(f"{h} (tenant '{owner}')" for h, owner in taken)
+            msg = f"tenant '{tenant_id}': hostname already claimed: {listed}"
+            raise ConflictError(msg)
+        conn.execute(
+            tenant_hosts.delete().where(
+                tenant_hosts.c.tenant_id == tenant_id, tenant_hosts.c.hostname.not_in(list(hosts))
+            )
+        )
+        if hosts:
+            stmt = pg_insert(tenant_hosts).values(
+                [{"hostname": h, "tenant_id": tenant_id, "kind": k} for h, k in hosts.items()]
+            )
+            try:
+                conn.execute(stmt.on_conflict_do_nothing(index_elements=["hostname"]))
+            except IntegrityError as exc:  # pragma: no cover - guarded by the select above
+                raise ConflictError(f"tenant '{tenant_id}': hostname race, retry") from exc
+
+    def set_status(self, tenant_id: str, status: str, *, applied_fingerprint: str | None = None) -> None:
+        """Change a tenant's status (and the fingerprint it converged to)."""
+        values: dict[str, Any] = {"status": status, "updated_at": _now()}
+        if applied_fingerprint is not None:
+            values["applied_fingerprint"] = applied_fingerprint
+        with self._tx() as conn:
+            conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+    def hosts_of(self, tenant_id: str) -> dict[str, str]:
+        """Hostnames reserved by the tenant, with their kind (`subdomain` or `custom`)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(tenant_hosts.c.hostname, tenant_hosts.c.kind).where(
+                    tenant_hosts.c.tenant_id == tenant_id
+                )
+            ).all()
+        return {h: k for h, k in rows}
+
+    def owner_of_source(self, source_file: str) -> str | None:
+        """The tenant id recorded from `source_file`, if any (ids are immutable)."""
+        with self._tx() as conn:
+            return conn.execute(
+                sa.select(tenants.c.id).where(tenants.c.source_file == source_file)
+            ).scalar_one_or_none()
+
+    def resolve_host(self, hostname: str) -> str:
+        """Return the tenant that owns `hostname`; NotFoundError otherwise (never a default)."""
+        with self._tx() as conn:
+            owner = conn.execute(
+                sa.select(tenant_hosts.c.tenant_id).where(tenant_hosts.c.hostname == hostname.lower())
+            ).scalar_one_or_none()
+        if owner is None:
+            raise NotFoundError(f"no tenant owns host '{hostname}'")
+        return str(owner)
+
+    # -- operations --------------------------------------------------------------
+
+    def begin_operation(self, tenant_id: str, kind: str, fingerprint: str) -> OperationRecord:
+        """Resume the tenant's unfinished operation of this kind and spec, or start one.
+
+        An unfinished operation for an older spec is superseded: its finished steps stay
+        on record, and the fingerprint check lets the new operation skip them.
+        """
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(operations)
+                .where(operations.c.tenant_id == tenant_id, operations.c.status.in_(_UNFINISHED))
+                .order_by(operations.c.created_at.desc())
+            ).mappings().all()
+            for row in rows:
+                if row["kind"] == kind and row["spec_fingerprint"] == fingerprint:
+                    conn.execute(
+                        operations.update().where(operations.c.id == row["id"]).values(status="running")
+                    )
+                    return _operation({**row, "status": "running"})
+                conn.execute(
+                    operations.update()
+                    .where(operations.c.id == row["id"])
+                    .values(status="superseded", finished_at=_now())
+                )
+            values = {
+                "id": str(uuid.uuid4()),
+                "tenant_id": tenant_id,
+                "kind": kind,
+                "status": "running",
+                "spec_fingerprint": fingerprint,
+                "message": "",
+                "created_at": _now(),
+            }
+            conn.execute(operations.insert().values(**values))
+        return _operation(values)
+
+    def finish_operation(self, operation_id: str, status: str, message: str, lease: Lease) -> None:
+        """Mark an operation finished, if the caller still holds the lease."""
+        with self._tx() as conn:
+            self._check_fence(conn, lease)
+            conn.execute(
+                operations.update()
+                .where(operations.c.id == operation_id)
+                .values(status=status, message=message, finished_at=_now())
+            )
+
+    def operations_of(self, tenant_id: str, limit: int = 10) -> list[TenantRow]:
+        """The tenant's newest operations, newest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(operations)
+                .where(operations.c.tenant_id == tenant_id)
+                .order_by(operations.c.created_at.desc())
+                .limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def load_steps(self, operation_id: str) -> dict[str, StepRecord]:
+        """Step records of an operation, by name."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(operation_steps).where(operation_steps.c.operation_id == operation_id)
+            ).mappings().all()
+        return {r["name"]: _step(r) for r in rows}
+
+    def last_done(self, tenant_id: str, step: StepName) -> StepRecord | None:
+        """Newest finished record of `step` for the tenant, across operations."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(operation_steps)
+                .where(
+                    operation_steps.c.tenant_id == tenant_id,
+                    operation_steps.c.name == step,
+                    operation_steps.c.status == StepStatus.DONE.value,
+                )
+                .order_by(operation_steps.c.finished_at.desc())
+                .limit(1)
+            ).mappings().first()
+        return None if row is None else _step(row)
+
+    def save_step(self, record: StepRecord, lease: Lease) -> None:
+        """Upsert a step record, fenced by `lease`."""
+        values = {
+            "operation_id": record.operation_id,
+            "name": record.name,
+            "tenant_id": lease.tenant_id,
+            "position": record.position,
+            "status": record.status.value,
+            "fingerprint": record.fingerprint,
+            "attempts": record.attempts,
+            "last_error": record.last_error,
+            "skipped": record.skipped,
+            "next_attempt_at": record.next_attempt_at,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "outputs": dict(record.outputs),
+        }
+        stmt = pg_insert(operation_steps).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["operation_id", "name"],
+            set_={k: stmt.excluded[k] for k in values if k not in ("operation_id", "name")},
+        )
+        with self._tx() as conn:
+            self._check_fence(conn, lease)
+            conn.execute(stmt)
+
+    # -- locks -------------------------------------------------------------------
+
+    def acquire(self, tenant_id: str, holder: str, *, wait: float) -> Lease:
+        """Take the tenant's lease, polling up to `wait` seconds while another holds it."""
+        deadline = time.monotonic() + wait
+        while True:
+            lease = self._try_acquire(tenant_id, holder)
+            if lease is not None:
+                return lease
+            if time.monotonic() >= deadline:
+                raise ConflictError(self._held_message(tenant_id))
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _try_acquire(self, tenant_id: str, holder: str) -> Lease | None:
+        now = _now()
+        expires = now + timedelta(seconds=self.lease_seconds)
+        stmt = pg_insert(tenant_locks).values(tenant_id=tenant_id, holder=holder, token=1, expires_at=expires)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_={"holder": holder, "token": tenant_locks.c.token + 1, "expires_at": expires},
+            where=tenant_locks.c.expires_at < now,
+        ).returning(tenant_locks.c.token)
+        with self._tx() as conn:
+            token = conn.execute(stmt).scalar_one_or_none()
+        return None if token is None else Lease(tenant_id, holder, int(token), expires)
+
+    def _held_message(self, tenant_id: str) -> str:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(tenant_locks).where(tenant_locks.c.tenant_id == tenant_id)
+            ).mappings().first()
+        holder = row["holder"] if row else "another process"
+        until = row["expires_at"].isoformat(timespec="seconds") if row else "soon"
+        return (
+            f"tenant '{tenant_id}' is locked by {holder} (lease until {until}): "
+            "another operation is running on it — wait for it, or retry with a longer --lock-timeout"
+        )
+
+    def renew(self, lease: Lease) -> Lease:
+        """Extend a held lease; ConflictError if another holder took it over."""
+        expires = _now() + timedelta(seconds=self.lease_seconds)
+        with self._tx() as conn:
+            updated = conn.execute(
+                tenant_locks.update()
+                .where(tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token)
+                .values(expires_at=expires)
+            ).rowcount
+        if not updated:
+            raise ConflictError(f"tenant '{lease.tenant_id}': lost the lock to another process; re-run")
+        return Lease(lease.tenant_id, lease.holder, lease.token, expires)
+
+    def release(self, lease: Lease) -> None:
+        """Expire the lease now, keeping the token counter for the next holder."""
+        with self._tx() as conn:
+            conn.execute(
+                tenant_locks.update()
+                .where(tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token)
+                .values(expires_at=_now() - timedelta(seconds=1))
+            )
+
+    @staticmethod
+    def _check_fence(conn: sa.Connection, lease: Lease) -> None:
+        token = conn.execute(
+            sa.select(tenant_locks.c.token)
+            .where(tenant_locks.c.tenant_id == lease.tenant_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if token != lease.token:
+            msg = f"tenant '{lease.tenant_id}': lock was taken over (fencing token {token} != {lease.token})"
+            raise ConflictError(msg)
+
+    # -- audit -------------------------------------------------------------------
+
+    def audit(self, action: str, tenant_id: str | None, detail: Mapping[str, object]) -> None:
+        """Append an audit entry (the table refuses updates and deletes)."""
+        with self._tx() as conn:
+            conn.execute(
+                audit_log.insert().values(
+                    at=_now(), actor=self.actor, tenant_id=tenant_id, action=action, detail=dict(detail)
+                )
+            )
+
+    def audit_entries(self, tenant_id: str | None = None, limit: int = 100) -> list[TenantRow]:
+        """Newest audit entries first, optionally for one tenant."""
+        query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if tenant_id:
+            query = query.where(audit_log.c.tenant_id == tenant_id)
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+def _operation(row: Mapping[str, Any]) -> OperationRecord:
+    return OperationRecord(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        status=row["status"],
+        spec_fingerprint=row["spec_fingerprint"],
+        created_at=row["created_at"],
+        message=row["message"],
+    )
+
+
+def _step(row: Mapping[str, Any]) -> StepRecord:
+    return StepRecord(
+        operation_id=row["operation_id"],
+        name=StepName(row["name"]),
+        position=row["position"],
+        status=StepStatus(row["status"]),
+        fingerprint=row["fingerprint"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_attempt_at=row["next_attempt_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        skipped=row["skipped"],
+        outputs=row["outputs"],
+    )

@@ -1,0 +1,96 @@
+"""Tables of the state store. Alembic migrations create them; this mirrors the schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = ["audit_log", "metadata", "operation_steps", "operations", "tenant_hosts", "tenant_locks", "tenants"]
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("tier", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("spec", JSONB, nullable=False),
+    Column("spec_fingerprint", Text, nullable=False),
+    Column("applied_fingerprint", Text, nullable=False, server_default=""),
+    Column("generation", Integer, nullable=False, server_default="1"),
+    Column("status", Text, nullable=False),
+    Column("source_file", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+tenant_hosts = Table(
+    "tenant_hosts",
+    metadata,
+    Column("hostname", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("spec_fingerprint", Text, nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+operation_steps = Table(
+    "operation_steps",
+    metadata,
+    Column("operation_id", Text, ForeignKey("operations.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("skipped", Boolean, nullable=False, server_default="false"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outputs", JSONB, nullable=False, server_default="{}"),
+)
+
+tenant_locks = Table(
+    "tenant_locks",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("tenant_id", Text, index=True),
+    Column("action", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+)

@@ -1,0 +1,3 @@
+"""Step implementations: one external resource or concern each."""
+
+__all__: list[str] = []
