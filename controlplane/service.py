@@ -102,8 +102,13 @@ class Service:
         store = Store(database.connect(), actor=actor or default_actor())
         return cls(store, **options)
 
-    def _steps(self) -> list[Step]:
-        return onboarding.steps(onboarding.Dependencies(registry=self.store))
+    def _steps(self, platform: PlatformConfig) -> list[Step]:
+        return onboarding.steps(self._dependencies(platform))
+
+    def _dependencies(self, platform: PlatformConfig) -> onboarding.Dependencies:
+        """Build each step's driver for the platform's modes (live or render)."""
+        del platform  # used as drivers arrive: each backend's mode is in platform.modes
+        return onboarding.Dependencies(registry=self.store)
 
     def _context(self, source: TenantSource, platform: PlatformConfig, operation_id: str = "") -> StepContext:
         return StepContext(
@@ -143,7 +148,7 @@ class Service:
                     source.tenant, platform
                 )
                 action = "unchanged" if converged else "update"
-            changes = [] if action == "unchanged" else [c for s in self._steps() for c in s.plan(ctx)]
+            changes = [] if action == "unchanged" else [c for s in self._steps(platform) for c in s.plan(ctx)]
             plans.append(TenantPlan(source.tenant.id, source.file, action, fields, changes))
         return plans
 
@@ -173,7 +178,7 @@ class Service:
             operation_id = operation.id
             self.store.audit("operation.started", tenant_id, {"operation": operation_id, "kind": onboarding.KIND})
             runner = Runner(self.store, self.store, self.policy, on_event=self._event)
-            lease = runner.run(self._context(source, platform, operation_id), self._steps(), lease)
+            lease = runner.run(self._context(source, platform, operation_id), self._steps(platform), lease)
             self.store.finish_operation(operation_id, "succeeded", "", lease)
             self.store.audit("operation.succeeded", tenant_id, {"operation": operation_id})
             return ApplyOutcome(tenant_id, "applied", operation_id)
