@@ -94,7 +94,9 @@ class Service:
     lock_wait: float = 30.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_event: Callable[[StepEvent], None] = lambda _event: None
-    holder: str = field(default_factory=lambda: f"{default_actor()}/{os.getpid()}/{uuid.uuid4().hex[:8]}")
+    holder: str = field(
+        default_factory=lambda: f"{default_actor()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    )
 
     @classmethod
     def open(cls, *, actor: str | None = None, **options: Any) -> Service:
@@ -110,7 +112,9 @@ class Service:
         del platform  # used as drivers arrive: each backend's mode is in platform.modes
         return onboarding.Dependencies(registry=self.store)
 
-    def _context(self, source: TenantSource, platform: PlatformConfig, operation_id: str = "") -> StepContext:
+    def _context(
+        self, source: TenantSource, platform: PlatformConfig, operation_id: str = ""
+    ) -> StepContext:
         return StepContext(
             source.tenant, platform, operation_id, source_file=str(Path(source.file).resolve())
         )
@@ -144,11 +148,15 @@ class Service:
                 action, fields = "create", []
             else:
                 fields = diffing.changed_fields(row["spec"], spec)
-                converged = row["status"] == "active" and row["applied_fingerprint"] == spec_fingerprint(
-                    source.tenant, platform
-                )
+                converged = row["status"] == "active" and row[
+                    "applied_fingerprint"
+                ] == spec_fingerprint(source.tenant, platform)
                 action = "unchanged" if converged else "update"
-            changes = [] if action == "unchanged" else [c for s in self._steps(platform) for c in s.plan(ctx)]
+            changes = (
+                []
+                if action == "unchanged"
+                else [c for s in self._steps(platform) for c in s.plan(ctx)]
+            )
             plans.append(TenantPlan(source.tenant.id, source.file, action, fields, changes))
         return plans
 
@@ -176,9 +184,13 @@ class Service:
                 return ApplyOutcome(tenant_id, "unchanged")
             operation = self.store.begin_operation(tenant_id, onboarding.KIND, wanted)
             operation_id = operation.id
-            self.store.audit("operation.started", tenant_id, {"operation": operation_id, "kind": onboarding.KIND})
+            self.store.audit(
+                "operation.started", tenant_id, {"operation": operation_id, "kind": onboarding.KIND}
+            )
             runner = Runner(self.store, self.store, self.policy, on_event=self._event)
-            lease = runner.run(self._context(source, platform, operation_id), self._steps(platform), lease)
+            lease = runner.run(
+                self._context(source, platform, operation_id), self._steps(platform), lease
+            )
             self.store.finish_operation(operation_id, "succeeded", "", lease)
             self.store.audit("operation.succeeded", tenant_id, {"operation": operation_id})
             return ApplyOutcome(tenant_id, "applied", operation_id)
@@ -189,12 +201,16 @@ class Service:
         finally:
             self.store.release(lease)
 
-    def _record_failure(self, operation_id: str, tenant_id: str, exc: ControlPlaneError, lease: Any) -> None:
+    def _record_failure(
+        self, operation_id: str, tenant_id: str, exc: ControlPlaneError, lease: Any
+    ) -> None:
         try:
             self.store.finish_operation(operation_id, "failed", exc.message, lease)
         except ControlPlaneError:
             log.warning("could not mark operation %s failed: lease lost", operation_id)
-        self.store.audit("operation.failed", tenant_id, {"operation": operation_id, "error": exc.message})
+        self.store.audit(
+            "operation.failed", tenant_id, {"operation": operation_id, "error": exc.message}
+        )
 
     def _converged(self, tenant_id: str, wanted: str) -> bool:
         try:

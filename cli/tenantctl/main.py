@@ -70,7 +70,9 @@ def _run(func: Any) -> Any:
     except Exception:
         if _state["debug"]:
             raise
-        err.print("[red]unexpected error[/red] (a bug in tenantctl); re-run with --debug for details")
+        err.print(
+            "[red]unexpected error[/red] (a bug in tenantctl); re-run with --debug for details"
+        )
         raise typer.Exit(1) from None
 
 
@@ -149,7 +151,12 @@ def apply(
     svc = _open(lock_wait=lock_timeout, on_event=_progress)
     outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel))
     rows = [
-        {"tenant": o.tenant_id, "result": o.action, "operation": o.operation_id, "message": o.message}
+        {
+            "tenant": o.tenant_id,
+            "result": o.action,
+            "operation": o.operation_id,
+            "message": o.message,
+        }
         for o in outcomes
     ]
     emit(out, rows, output, columns=["tenant", "result", "operation", "message"], title="apply")
@@ -161,14 +168,18 @@ def apply(
 
 def _progress(event: StepEvent) -> None:
     if event.status in ("done", "failed", "waiting_retry"):
-        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(event.status, "[yellow]↻[/yellow]")
+        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(
+            event.status, "[yellow]↻[/yellow]"
+        )
         detail = f" — {event.message}" if event.message else ""
         err.print(f"{mark} {event.tenant_id}: {event.step} {event.status}{detail}", highlight=False)
 
 
 @app.command()
 def get(
-    tenant: Annotated[str | None, typer.Argument(help="Tenant id (all tenants when omitted).")] = None,
+    tenant: Annotated[
+        str | None, typer.Argument(help="Tenant id (all tenants when omitted).")
+    ] = None,
     output: Output = Format.TABLE,
 ) -> None:
     """List recorded tenants with tier, region and status.
@@ -190,7 +201,12 @@ def describe(tenant: str, output: Output = Format.YAML) -> None:
     """
     detail = _run(lambda: _open().describe(tenant))
     if output is Format.TABLE:
-        emit(out, detail["steps"], output, columns=["name", "status", "attempts", "skipped", "last_error"])
+        emit(
+            out,
+            detail["steps"],
+            output,
+            columns=["name", "status", "attempts", "skipped", "last_error"],
+        )
         return
     emit(out, detail, output)
 
@@ -206,4 +222,10 @@ def audit(
     Example: tenantctl audit --tenant tenant-100 --limit 20
     """
     rows = _run(lambda: _open().audit(tenant, limit))
-    emit(out, rows, output, columns=["id", "at", "actor", "tenant_id", "action", "detail"], title="audit")
+    emit(
+        out,
+        rows,
+        output,
+        columns=["id", "at", "actor", "tenant_id", "action", "detail"],
+        title="audit",
+    )

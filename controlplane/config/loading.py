@@ -74,7 +74,9 @@ def _parse(text: str, file: str) -> object:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError([(SourceLocation(file, line, ""), f"invalid YAML: {exc.problem}")]) from exc
+        raise ConfigError(
+            [(SourceLocation(file, line, ""), f"invalid YAML: {exc.problem}")]
+        ) from exc
     except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise ConfigError([(SourceLocation(file, None, ""), f"invalid YAML: {exc}")]) from exc
 
@@ -124,7 +126,12 @@ def load_tenant_text(text: str, file: str, platform: PlatformConfig) -> TenantSo
     data = _parse(text, file)
     if not isinstance(data, dict) or "tenant" not in data:
         raise ConfigError(
-            [(SourceLocation(file, 1, "tenant"), "the file must be a mapping with root key 'tenant:'")]
+            [
+                (
+                    SourceLocation(file, 1, "tenant"),
+                    "the file must be a mapping with root key 'tenant:'",
+                )
+            ]
         )
     try:
         tenant = TenantFile.model_validate(data).tenant
@@ -143,9 +150,13 @@ def _read(path: Path) -> str:
             raise ConfigError([(SourceLocation(str(path), None, ""), "file is larger than 1 MB")])
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([(SourceLocation(str(path), None, ""), "file is not UTF-8 text")]) from exc
+        raise ConfigError(
+            [(SourceLocation(str(path), None, ""), "file is not UTF-8 text")]
+        ) from exc
     except OSError as exc:
-        raise ConfigError([(SourceLocation(str(path), None, ""), f"cannot read: {exc.strerror}")]) from exc
+        raise ConfigError(
+            [(SourceLocation(str(path), None, ""), f"cannot read: {exc.strerror}")]
+        ) from exc
 
 
 def tenant_files(paths: Iterable[Path]) -> list[Path]:
@@ -183,7 +194,12 @@ def load_platform(path: Path | None) -> PlatformConfig:
         return PlatformConfig()
     if not isinstance(data, dict) or set(data) != {"platform"}:
         raise ConfigError(
-            [(SourceLocation(file, 1, "platform"), "the file must have the single root key 'platform:'")]
+            [
+                (
+                    SourceLocation(file, 1, "platform"),
+                    "the file must have the single root key 'platform:'",
+                )
+            ]
         )
     try:
         return PlatformConfig.model_validate(data["platform"] or {})
@@ -225,10 +241,13 @@ def _collisions(sources: list[TenantSource], platform: PlatformConfig) -> Proble
     seen: dict[tuple[str, str], TenantSource] = {}
     for source in sources:
         tenant = source.tenant
-        claims = [("id", "tenant.id", tenant.id)]
-        claims.append(("host", _subdomain_field(source), f"{tenant.subdomain}.{platform.base_domain}"))
+        claims: list[tuple[str, str, str]] = [("id", "tenant.id", tenant.id)]
+        claims.append(
+            ("host", _subdomain_field(source), f"{tenant.subdomain}.{platform.base_domain}")
+        )
         claims += [
-            ("host", f"tenant.domains.custom[{i}]", name) for i, name in enumerate(tenant.domains.custom)
+            ("host", f"tenant.domains.custom[{i}]", name)
+            for i, name in enumerate(tenant.domains.custom)
         ]
         for kind, field, value in claims:
             first = seen.setdefault((kind, value), source)

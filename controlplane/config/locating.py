@@ -36,8 +36,11 @@ def _child(node: yaml.Node | None, part: object) -> tuple[yaml.Node, int] | None
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                 # A scalar value sits on the key's line; name the key's line either way.
                 return value, key.start_mark.line + 1
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-        if 0 <= part < len(node.value):
-            item = node.value[part]
-            return item, item.start_mark.line + 1
+    if (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(part, int)
+        and 0 <= part < len(node.value)
+    ):
+        item = node.value[part]
+        return item, item.start_mark.line + 1
     return None

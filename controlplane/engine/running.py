@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.steps import Step, StepContext, StepResult
 from controlplane.engine.stores import LockManager, OperationStore
-from controlplane.models.operations import Lease, StepRecord, StepStatus
 from controlplane.errors import ControlPlaneError, StepFailedError
+from controlplane.models.operations import Lease, StepRecord, StepStatus
 
 __all__ = ["Runner", "StepEvent"]
 
@@ -66,7 +66,9 @@ class Runner:
             outputs[step.name] = dict(record.outputs)
         return lease
 
-    def _converge(self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease) -> StepRecord:
+    def _converge(
+        self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease
+    ) -> StepRecord:
         tenant = ctx.tenant.id
         wanted = step.fingerprint(ctx)
         if record.status is StepStatus.DONE and record.fingerprint == wanted:
@@ -86,7 +88,9 @@ class Runner:
             return done
         return self._attempt(step, ctx, record.evolve(fingerprint=wanted), lease)
 
-    def _attempt(self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease) -> StepRecord:
+    def _attempt(
+        self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease
+    ) -> StepRecord:
         while True:
             record = record.evolve(
                 status=StepStatus.RUNNING, attempts=record.attempts + 1, started_at=self.clock()
@@ -107,7 +111,9 @@ class Runner:
                 outputs=dict(result.outputs),
             )
             self.store.save_step(done, lease)
-            self.store.audit("step.applied", ctx.tenant.id, {"step": step.name, "attempts": done.attempts})
+            self.store.audit(
+                "step.applied", ctx.tenant.id, {"step": step.name, "attempts": done.attempts}
+            )
             self.on_event(StepEvent(ctx.tenant.id, step.name, StepStatus.DONE.value))
             return done
 
@@ -135,14 +141,17 @@ class Runner:
                 next_attempt_at=self.clock() + timedelta(seconds=delay),
             )
             self.store.save_step(waiting, lease)
-            log.warning("step %s of %s will retry in %.1fs: %s", step.name, tenant, delay, exc.message)
+            log.warning(
+                "step %s of %s will retry in %.1fs: %s", step.name, tenant, delay, exc.message
+            )
             self.on_event(StepEvent(tenant, step.name, StepStatus.WAITING_RETRY.value, exc.message))
             self.sleep(delay)
             return waiting
-        failed = record.evolve(status=StepStatus.FAILED, last_error=exc.message, finished_at=self.clock())
+        failed = record.evolve(
+            status=StepStatus.FAILED, last_error=exc.message, finished_at=self.clock()
+        )
         self.store.save_step(failed, lease)
         self.on_event(StepEvent(tenant, step.name, StepStatus.FAILED.value, exc.message))
-        spent = " after {} attempts".format(record.attempts) if exc.retryable else ""
-        raise StepFailedError(
-            f"tenant '{tenant}': step {step.name} failed{spent}: {exc.message}"
-        ) from exc
+        spent = f" after {record.attempts} attempts" if exc.retryable else ""
+        msg = f"tenant '{tenant}': step {step.name} failed{spent}: {exc.message}"
+        raise StepFailedError(msg) from exc

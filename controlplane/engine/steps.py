@@ -24,6 +24,7 @@ __all__ = [
     "fingerprint_of",
 ]
 
+
 @dataclass(frozen=True)
 class StepContext:
     """Everything a step may read: the tenant, the platform, earlier steps' outputs."""
@@ -58,7 +59,10 @@ class StepResult:
 class Step(Protocol):
     """The contract every step satisfies; `apply` must be safe to run twice."""
 
-    name: StepName
+    @property
+    def name(self) -> StepName:
+        """Stable key of the step in the state store (renaming one is a migration)."""
+        ...
 
     def fingerprint(self, ctx: StepContext) -> str:
         """Hash of this step's desired input; unchanged + verified means skip."""

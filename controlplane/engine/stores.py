@@ -50,7 +50,6 @@ class LockManager(Protocol):
         ...
 
 
-
 class TenantRegistry(Protocol):
     """The record of tenants the `record` and `activate` steps keep."""
 
@@ -59,12 +58,19 @@ class TenantRegistry(Protocol):
         ...
 
     def record_tenant(
-        self, spec: Mapping[str, Any], *, fingerprint: str, source_file: str, hosts: Mapping[str, str]
+        self,
+        spec: Mapping[str, Any],
+        *,
+        fingerprint: str,
+        source_file: str,
+        hosts: Mapping[str, str],
     ) -> Mapping[str, Any]:
         """Insert or update the tenant and reserve its hostnames."""
         ...
 
-    def set_status(self, tenant_id: str, status: str, *, applied_fingerprint: str | None = None) -> None:
+    def set_status(
+        self, tenant_id: str, status: str, *, applied_fingerprint: str | None = None
+    ) -> None:
         """Change the tenant's status."""
         ...
 

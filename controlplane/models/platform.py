@@ -63,9 +63,9 @@ class QuotaProfile(_Strict):
     services: int = Field(ge=0)
     persistentvolumeclaims: int = Field(ge=0)
 
-    _quantities = field_validator(
-        "requests_cpu", "requests_memory", "limits_cpu", "limits_memory"
-    )(_check_quantity)
+    _quantities = field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory")(
+        _check_quantity
+    )
 
 
 class DatabaseProfile(_Strict):
@@ -90,9 +90,7 @@ class TierProfile(_Strict):
 
 
 def _default_tiers() -> dict[Tier, TierProfile]:
-    def profile(
-        scale: int, *, priority: int, conns: int, timeout: str, pvcs: int
-    ) -> TierProfile:
+    def profile(scale: int, *, priority: int, conns: int, timeout: str, pvcs: int) -> TierProfile:
         return TierProfile(
             quota=QuotaProfile(
                 requests_cpu=str(4 * scale),
@@ -151,9 +149,7 @@ class PlatformConfig(_Strict):
     cloudflare_zone_id: str = ""
     regions: list[str] = Field(default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"])
     shared_database_url_env: str = "TENANTCTL_SHARED_DATABASE_URL"
-    clusters: dict[str, ClusterConfig] = Field(
-        default_factory=lambda: {"shared": ClusterConfig()}
-    )
+    clusters: dict[str, ClusterConfig] = Field(default_factory=lambda: {"shared": ClusterConfig()})
     node_pool: NodePool = Field(default_factory=NodePool)
     ingress_namespace: str = "istio-ingress"
     monitoring_namespace: str = "monitoring"

@@ -96,7 +96,9 @@ class Limits(_Strict):
     @classmethod
     def _text(cls, value: object) -> object:
         # YAML reads `cpu: 8` as an int; a quantity is text either way.
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     @field_validator("cpu", "memory")
     @classmethod

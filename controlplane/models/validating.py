@@ -89,8 +89,7 @@ def _domains(tenant: Tenant, platform: PlatformConfig) -> list[Problem]:
     return [
         (
             f"tenant.domains.custom[{index}]",
-            f"'{name}' is under the platform's base domain {base}: "
-            "use domains.subdomain for that",
+            f"'{name}' is under the platform's base domain {base}: use domains.subdomain for that",
         )
         for index, name in enumerate(tenant.domains.custom)
         if name == base or name.endswith("." + base)

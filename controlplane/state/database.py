@@ -56,7 +56,7 @@ def _embedded_url() -> str:
     pgdata = data_dir() / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises bare Exceptions with initdb/pg_ctl output
         msg = (
             f"cannot start the embedded Postgres in {pgdata}: {exc}. "

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from controlplane.models.operations import Lease, OperationRecord, StepName, StepRecord, StepStatus
 from controlplane.errors import ConflictError, NotFoundError
+from controlplane.models.operations import Lease, OperationRecord, StepName, StepRecord, StepStatus
 from controlplane.state.tables import (
     audit_log,
     operation_steps,
@@ -64,9 +64,13 @@ class Store:
     def get_tenant(self, tenant_id: str) -> TenantRow:
         """Return the recorded tenant; NotFoundError if there is none."""
         with self._tx() as conn:
-            row = conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).mappings().first()
+            )
         if row is None:
-            msg = f"tenant '{tenant_id}' is not recorded — run `tenantctl apply -f` on its file first"
+            msg = (
+                f"tenant '{tenant_id}' is not recorded — run `tenantctl apply -f` on its file first"
+            )
             raise NotFoundError(msg)
         return dict(row)
 
@@ -77,7 +81,12 @@ class Store:
         return [dict(r) for r in rows]
 
     def record_tenant(
-        self, spec: Mapping[str, Any], *, fingerprint: str, source_file: str, hosts: Mapping[str, str]
+        self,
+        spec: Mapping[str, Any],
+        *,
+        fingerprint: str,
+        source_file: str,
+        hosts: Mapping[str, str],
     ) -> TenantRow:
         """Insert or update a tenant and reserve its hostnames in one transaction.
 
@@ -103,7 +112,9 @@ class Store:
             ).first()
             if current is None:
                 conn.execute(
-                    tenants.insert().values(id=tenant_id, status="provisioning", created_at=now, **values)
+                    tenants.insert().values(
+                        id=tenant_id, status="provisioning", created_at=now, **values
+                    )
                 )
             elif current.spec_fingerprint != fingerprint:
                 conn.execute(
@@ -139,9 +150,12 @@ class Store:
             try:
                 conn.execute(stmt.on_conflict_do_nothing(index_elements=["hostname"]))
             except IntegrityError as exc:  # pragma: no cover - guarded by the select above
-                raise ConflictError(f"tenant '{tenant_id}': hostname race, retry") from exc
+                msg = f"tenant '{tenant_id}': hostname race, retry"
+                raise ConflictError(msg) from exc
 
-    def set_status(self, tenant_id: str, status: str, *, applied_fingerprint: str | None = None) -> None:
+    def set_status(
+        self, tenant_id: str, status: str, *, applied_fingerprint: str | None = None
+    ) -> None:
         """Change a tenant's status (and the fingerprint it converged to)."""
         values: dict[str, Any] = {"status": status, "updated_at": _now()}
         if applied_fingerprint is not None:
@@ -170,10 +184,13 @@ class Store:
         """Return the tenant that owns `hostname`; NotFoundError otherwise (never a default)."""
         with self._tx() as conn:
             owner = conn.execute(
-                sa.select(tenant_hosts.c.tenant_id).where(tenant_hosts.c.hostname == hostname.lower())
+                sa.select(tenant_hosts.c.tenant_id).where(
+                    tenant_hosts.c.hostname == hostname.lower()
+                )
             ).scalar_one_or_none()
         if owner is None:
-            raise NotFoundError(f"no tenant owns host '{hostname}'")
+            msg = f"no tenant owns host '{hostname}'"
+            raise NotFoundError(msg)
         return str(owner)
 
     # -- operations --------------------------------------------------------------
@@ -185,15 +202,23 @@ class Store:
         on record, and the fingerprint check lets the new operation skip them.
         """
         with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(operations)
-                .where(operations.c.tenant_id == tenant_id, operations.c.status.in_(_UNFINISHED))
-                .order_by(operations.c.created_at.desc())
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(operations)
+                    .where(
+                        operations.c.tenant_id == tenant_id, operations.c.status.in_(_UNFINISHED)
+                    )
+                    .order_by(operations.c.created_at.desc())
+                )
+                .mappings()
+                .all()
+            )
             for row in rows:
                 if row["kind"] == kind and row["spec_fingerprint"] == fingerprint:
                     conn.execute(
-                        operations.update().where(operations.c.id == row["id"]).values(status="running")
+                        operations.update()
+                        .where(operations.c.id == row["id"])
+                        .values(status="running")
                     )
                     return _operation({**row, "status": "running"})
                 conn.execute(
@@ -226,36 +251,48 @@ class Store:
     def operations_of(self, tenant_id: str, limit: int = 10) -> list[TenantRow]:
         """The tenant's newest operations, newest first."""
         with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(operations)
-                .where(operations.c.tenant_id == tenant_id)
-                .order_by(operations.c.created_at.desc())
-                .limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(operations)
+                    .where(operations.c.tenant_id == tenant_id)
+                    .order_by(operations.c.created_at.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def load_steps(self, operation_id: str) -> dict[str, StepRecord]:
         """Step records of an operation, by name."""
         with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(operation_steps).where(operation_steps.c.operation_id == operation_id)
-            ).mappings().all()
-        return {r["name"]: _step(r) for r in rows}
+            rows = (
+                conn.execute(
+                    sa.select(operation_steps).where(operation_steps.c.operation_id == operation_id)
+                )
+                .mappings()
+                .all()
+            )
+        return {r["name"]: _step(dict(r)) for r in rows}
 
     def last_done(self, tenant_id: str, step: StepName) -> StepRecord | None:
         """Newest finished record of `step` for the tenant, across operations."""
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(operation_steps)
-                .where(
-                    operation_steps.c.tenant_id == tenant_id,
-                    operation_steps.c.name == step,
-                    operation_steps.c.status == StepStatus.DONE.value,
+            row = (
+                conn.execute(
+                    sa.select(operation_steps)
+                    .where(
+                        operation_steps.c.tenant_id == tenant_id,
+                        operation_steps.c.name == step,
+                        operation_steps.c.status == StepStatus.DONE.value,
+                    )
+                    .order_by(operation_steps.c.finished_at.desc())
+                    .limit(1)
                 )
-                .order_by(operation_steps.c.finished_at.desc())
-                .limit(1)
-            ).mappings().first()
-        return None if row is None else _step(row)
+                .mappings()
+                .first()
+            )
+        return None if row is None else _step(dict(row))
 
     def save_step(self, record: StepRecord, lease: Lease) -> None:
         """Upsert a step record, fenced by `lease`."""
@@ -299,26 +336,32 @@ class Store:
     def _try_acquire(self, tenant_id: str, holder: str) -> Lease | None:
         now = _now()
         expires = now + timedelta(seconds=self.lease_seconds)
-        stmt = pg_insert(tenant_locks).values(tenant_id=tenant_id, holder=holder, token=1, expires_at=expires)
-        stmt = stmt.on_conflict_do_update(
+        insert = pg_insert(tenant_locks).values(
+            tenant_id=tenant_id, holder=holder, token=1, expires_at=expires
+        )
+        # Take over only an expired lease; the token only ever grows (fencing).
+        upsert = insert.on_conflict_do_update(
             index_elements=["tenant_id"],
             set_={"holder": holder, "token": tenant_locks.c.token + 1, "expires_at": expires},
             where=tenant_locks.c.expires_at < now,
         ).returning(tenant_locks.c.token)
         with self._tx() as conn:
-            token = conn.execute(stmt).scalar_one_or_none()
+            token = conn.execute(upsert).scalar_one_or_none()
         return None if token is None else Lease(tenant_id, holder, int(token), expires)
 
     def _held_message(self, tenant_id: str) -> str:
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(tenant_locks).where(tenant_locks.c.tenant_id == tenant_id)
-            ).mappings().first()
+            row = (
+                conn.execute(sa.select(tenant_locks).where(tenant_locks.c.tenant_id == tenant_id))
+                .mappings()
+                .first()
+            )
         holder = row["holder"] if row else "another process"
         until = row["expires_at"].isoformat(timespec="seconds") if row else "soon"
         return (
             f"tenant '{tenant_id}' is locked by {holder} (lease until {until}): "
-            "another operation is running on it — wait for it, or retry with a longer --lock-timeout"
+            "another operation is running on it — wait for it, "
+            "or retry with a longer --lock-timeout"
         )
 
     def renew(self, lease: Lease) -> Lease:
@@ -327,11 +370,14 @@ class Store:
         with self._tx() as conn:
             updated = conn.execute(
                 tenant_locks.update()
-                .where(tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token)
+                .where(
+                    tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token
+                )
                 .values(expires_at=expires)
             ).rowcount
         if not updated:
-            raise ConflictError(f"tenant '{lease.tenant_id}': lost the lock to another process; re-run")
+            msg = f"tenant '{lease.tenant_id}': lost the lock to another process; re-run"
+            raise ConflictError(msg)
         return Lease(lease.tenant_id, lease.holder, lease.token, expires)
 
     def release(self, lease: Lease) -> None:
@@ -339,7 +385,9 @@ class Store:
         with self._tx() as conn:
             conn.execute(
                 tenant_locks.update()
-                .where(tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token)
+                .where(
+                    tenant_locks.c.tenant_id == lease.tenant_id, tenant_locks.c.token == lease.token
+                )
                 .values(expires_at=_now() - timedelta(seconds=1))
             )
 
@@ -351,7 +399,10 @@ class Store:
             .with_for_update()
         ).scalar_one_or_none()
         if token != lease.token:
-            msg = f"tenant '{lease.tenant_id}': lock was taken over (fencing token {token} != {lease.token})"
+            msg = (
+                f"tenant '{lease.tenant_id}': lock was taken over "
+                f"(fencing token {token} != {lease.token})"
+            )
             raise ConflictError(msg)
 
     # -- audit -------------------------------------------------------------------
@@ -361,7 +412,11 @@ class Store:
         with self._tx() as conn:
             conn.execute(
                 audit_log.insert().values(
-                    at=_now(), actor=self.actor, tenant_id=tenant_id, action=action, detail=dict(detail)
+                    at=_now(),
+                    actor=self.actor,
+                    tenant_id=tenant_id,
+                    action=action,
+                    detail=dict(detail),
                 )
             )
 

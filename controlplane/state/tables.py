@@ -15,7 +15,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["audit_log", "metadata", "operation_steps", "operations", "tenant_hosts", "tenant_locks", "tenants"]
+__all__ = [
+    "audit_log",
+    "metadata",
+    "operation_steps",
+    "operations",
+    "tenant_hosts",
+    "tenant_locks",
+    "tenants",
+]
 
 metadata = MetaData()
 
@@ -40,7 +48,9 @@ tenant_hosts = Table(
     "tenant_hosts",
     metadata,
     Column("hostname", Text, primary_key=True),
-    Column("tenant_id", Text, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "tenant_id", Text, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("kind", Text, nullable=False),
 )
 

@@ -7,7 +7,7 @@ tenant to `active` once every earlier step has converged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controlplane.engine.steps import Change, StepContext, StepResult, fingerprint_of
 from controlplane.engine.stores import TenantRegistry
@@ -36,10 +36,12 @@ class RecordStep:
     """Validate-and-reserve: the tenant row plus its hostnames."""
 
     registry: TenantRegistry
-    name: StepName = StepName("record")
+    name: StepName = field(default=StepName("record"))
 
     def fingerprint(self, ctx: StepContext) -> str:
-        return fingerprint_of(self.name, ctx.tenant.model_dump(mode="json"), ctx.platform.base_domain)
+        return fingerprint_of(
+            self.name, ctx.tenant.model_dump(mode="json"), ctx.platform.base_domain
+        )
 
     def plan(self, ctx: StepContext) -> list[Change]:
         try:
@@ -67,7 +69,9 @@ class RecordStep:
         problems = []
         if row["spec"] != ctx.tenant.model_dump(mode="json"):
             problems.append("recorded spec differs from the file")
-        missing = set(desired_hosts(ctx.tenant, ctx.platform)) - set(self.registry.hosts_of(ctx.tenant.id))
+        missing = set(desired_hosts(ctx.tenant, ctx.platform)) - set(
+            self.registry.hosts_of(ctx.tenant.id)
+        )
         if missing:
             problems.append(f"hostnames not reserved: {', '.join(sorted(missing))}")
         return problems
@@ -81,7 +85,7 @@ class ActivateStep:
     """Mark the tenant active at the spec it converged to."""
 
     registry: TenantRegistry
-    name: StepName = StepName("activate")
+    name: StepName = field(default=StepName("activate"))
 
     def fingerprint(self, ctx: StepContext) -> str:
         return fingerprint_of(self.name, spec_fingerprint(ctx.tenant, ctx.platform))

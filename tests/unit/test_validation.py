@@ -28,12 +28,36 @@ tenant:
 
 CASES = [
     # (reason, replace old -> new, want field, want line, want message fragment)
-    ("unknown key", ("  name: Acme\n", "  name: Acme\n  colour: red\n"), "tenant.colour", 4, "unknown key"),
-    ("unknown nested key", ("  limits: {", "  limits: {gpu: 1, "), "tenant.limits.gpu", 9, "unknown key"),
+    (
+        "unknown key",
+        ("  name: Acme\n", "  name: Acme\n  colour: red\n"),
+        "tenant.colour",
+        4,
+        "unknown key",
+    ),
+    (
+        "unknown nested key",
+        ("  limits: {", "  limits: {gpu: 1, "),
+        "tenant.limits.gpu",
+        9,
+        "unknown key",
+    ),
     ("id not a DNS label", ("id: acme", "id: Acme_Corp"), "tenant.id", 2, "DNS label"),
     ("id too long", ("id: acme", "id: " + "a" * 41), "tenant.id", 2, "at most 40"),
-    ("tier unknown", ("tier: enterprise", "tier: gold"), "tenant.tier", 4, "standard, enterprise, premium"),
-    ("region not on platform", ("region: us-east-1", "region: ap-south-1"), "tenant.region", 5, "not a platform region"),
+    (
+        "tier unknown",
+        ("tier: enterprise", "tier: gold"),
+        "tenant.tier",
+        4,
+        "standard, enterprise, premium",
+    ),
+    (
+        "region not on platform",
+        ("region: us-east-1", "region: ap-south-1"),
+        "tenant.region",
+        5,
+        "not a platform region",
+    ),
     (
         "region outside residency",
         ("data_residency: [us-east-1, us-west-2]", "data_residency: [us-west-2]"),
@@ -41,12 +65,42 @@ CASES = [
         5,
         "outside compliance.data_residency",
     ),
-    ("pci level 1 needs premium", ("pci_dss_level: 2", "pci_dss_level: 1"), "tenant.compliance.pci_dss_level", 10, "requires tier premium"),
-    ("cpu above tier max", ('cpu: "8"', 'cpu: "64"'), "tenant.limits.cpu", 9, "exceeds the enterprise tier maximum"),
-    ("memory above tier max", ("memory: 16Gi", "memory: 1Ti"), "tenant.limits.memory", 9, "exceeds"),
+    (
+        "pci level 1 needs premium",
+        ("pci_dss_level: 2", "pci_dss_level: 1"),
+        "tenant.compliance.pci_dss_level",
+        10,
+        "requires tier premium",
+    ),
+    (
+        "cpu above tier max",
+        ('cpu: "8"', 'cpu: "64"'),
+        "tenant.limits.cpu",
+        9,
+        "exceeds the enterprise tier maximum",
+    ),
+    (
+        "memory above tier max",
+        ("memory: 16Gi", "memory: 1Ti"),
+        "tenant.limits.memory",
+        9,
+        "exceeds",
+    ),
     ("pods above tier max", ("pods: 50", "pods: 5000"), "tenant.limits.pods", 9, "exceeds"),
-    ("cpu not a quantity", ('cpu: "8"', 'cpu: "lots"'), "tenant.limits.cpu", 9, "not a Kubernetes quantity"),
-    ("custom domain not an FQDN", ("custom: [shop.acme.com]", "custom: [shop_acme]"), "tenant.domains.custom[0]", 8, "not a valid"),
+    (
+        "cpu not a quantity",
+        ('cpu: "8"', 'cpu: "lots"'),
+        "tenant.limits.cpu",
+        9,
+        "not a Kubernetes quantity",
+    ),
+    (
+        "custom domain not an FQDN",
+        ("custom: [shop.acme.com]", "custom: [shop_acme]"),
+        "tenant.domains.custom[0]",
+        8,
+        "not a valid",
+    ),
     (
         "custom domain under base domain",
         ("custom: [shop.acme.com]", "custom: [x.tenants.example.com]"),
@@ -59,7 +113,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("reason", "edit", "field", "line", "fragment"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("reason", "edit", "field", "line", "fragment"), CASES, ids=[c[0] for c in CASES]
+)
 def test_rule_names_file_line_and_field(
     reason: str, edit: tuple[str, str], field: str, line: int, fragment: str
 ) -> None:
@@ -92,13 +148,25 @@ def _write(folder: Path, name: str, body: str) -> None:
 
 CROSS = [
     ("duplicate id", ("b.yaml", "id: acme"), "tenant.id", "tenant id 'acme' is already claimed by"),
-    ("duplicate subdomain", ("b.yaml", "subdomain: acme"), "tenant.domains.subdomain", "hostname 'acme.tenants.example.com'"),
-    ("duplicate custom domain", ("b.yaml", "custom: [shop.acme.com]"), "tenant.domains.custom[0]", "hostname 'shop.acme.com'"),
+    (
+        "duplicate subdomain",
+        ("b.yaml", "subdomain: acme"),
+        "tenant.domains.subdomain",
+        "hostname 'acme.tenants.example.com'",
+    ),
+    (
+        "duplicate custom domain",
+        ("b.yaml", "custom: [shop.acme.com]"),
+        "tenant.domains.custom[0]",
+        "hostname 'shop.acme.com'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("reason", "clash", "field", "fragment"), CROSS, ids=[c[0] for c in CROSS])
-def test_cross_file_collisions(tmp_path: Path, reason: str, clash: tuple[str, str], field: str, fragment: str) -> None:
+def test_cross_file_collisions(
+    tmp_path: Path, reason: str, clash: tuple[str, str], field: str, fragment: str
+) -> None:
     _write(tmp_path, "a.yaml", GOOD)
     other = "tenant:\n  id: other\n  name: Other\n  tier: standard\n  region: us-east-1\n"
     key, value = clash[1].split(": ", 1)
@@ -111,7 +179,9 @@ def test_cross_file_collisions(tmp_path: Path, reason: str, clash: tuple[str, st
     _write(tmp_path, clash[0], other)
     with pytest.raises(ConfigError) as caught:
         loading.load_tenants([tmp_path], PLATFORM)
-    [(loc, msg)] = [(loc, m) for loc, m in caught.value.problems if loc.field == field and fragment in m]
+    [(loc, msg)] = [
+        (loc, m) for loc, m in caught.value.problems if loc.field == field and fragment in m
+    ]
     assert loc.file.endswith("b.yaml"), reason
     assert loc.line is not None and loc.line > 1
     assert fragment in msg and "a.yaml" in msg

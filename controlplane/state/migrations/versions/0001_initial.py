@@ -37,7 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "tenant_hosts",
         sa.Column("hostname", sa.Text, primary_key=True),
-        sa.Column("tenant_id", sa.Text, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "tenant_id", sa.Text, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("kind", sa.Text, nullable=False),
     )
     op.create_index("ix_tenant_hosts_tenant_id", "tenant_hosts", ["tenant_id"])
@@ -56,7 +58,10 @@ def upgrade() -> None:
     op.create_table(
         "operation_steps",
         sa.Column(
-            "operation_id", sa.Text, sa.ForeignKey("operations.id", ondelete="CASCADE"), primary_key=True
+            "operation_id",
+            sa.Text,
+            sa.ForeignKey("operations.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("name", sa.Text, primary_key=True),
         sa.Column("tenant_id", sa.Text, nullable=False),
