@@ -18,6 +18,7 @@ __all__ = [
     "ClusterConfig",
     "DatabaseProfile",
     "DriverMode",
+    "KubernetesSettings",
     "NodePool",
     "PlatformConfig",
     "QuotaProfile",
@@ -134,6 +135,35 @@ class ClusterConfig(_Strict):
     api_server: str = ""
 
 
+class KubernetesSettings(_Strict):
+    """How tenants map onto Kubernetes: names, network endpoints, secrets, render output."""
+
+    namespace_prefix: str = Field(default="tenant-", pattern=r"^[a-z0-9-]{0,20}$")
+    render_dir: str = "out"
+    kubeconfig: str = ""
+    dedicated_clusters: dict[str, str] = Field(
+        default_factory=dict,
+        description="premium tenant id -> name in `clusters` (default: `premium-<id>`)",
+    )
+    force_conflicts: bool = False
+    istio_namespace: str = "istio-system"
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    shared_database_cidr: str = "10.20.0.0/24"
+    dedicated_database_cidr: str = "10.30.0.0/16"
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    secret_store: str = "platform-secrets"
+    secret_key_prefix: str = "tenantctl/tenants"
+    default_cpu: Quantity = "500m"
+    default_memory: Quantity = "512Mi"
+    default_request_cpu: Quantity = "100m"
+    default_request_memory: Quantity = "128Mi"
+
+    _quantities = field_validator(
+        "default_cpu", "default_memory", "default_request_cpu", "default_request_memory"
+    )(_check_quantity)
+
+
 class BackendModes(_Strict):
     """Which driver mode each backend uses."""
 
@@ -156,6 +186,7 @@ class PlatformConfig(_Strict):
     tiers: dict[Tier, TierProfile] = Field(default_factory=_default_tiers)
     modes: BackendModes = Field(default_factory=BackendModes)
     terraform_backend: Literal["local", "s3"] = "local"
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     @field_validator("base_domain", "ingress_target")
     @classmethod
