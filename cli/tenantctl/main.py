@@ -95,7 +95,7 @@ def schema() -> None:
 
     Example: tenantctl schema > tenant.schema.json
     """
-    out.print_json(json.dumps(service.tenant_schema()))
+    out.file.write(json.dumps(service.tenant_schema(), indent=2) + "\n")
 
 
 def _open(**options: Any) -> service.Service:

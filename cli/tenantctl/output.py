@@ -38,10 +38,11 @@ def emit(
 ) -> None:
     """Print `data` (a list of rows or one mapping) in the chosen format."""
     plain = _plain(data)
+    # Machine formats bypass rich: no wrapping, colour or markup may touch them.
     if fmt is Format.JSON:
-        console.print_json(json.dumps(plain))
+        console.file.write(json.dumps(plain, indent=2) + "\n")
     elif fmt is Format.YAML:
-        console.print(yaml.safe_dump(plain, sort_keys=False), end="", markup=False, highlight=False)
+        console.file.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
     else:
         rows = plain if isinstance(plain, list) else [plain]
         table = Table(title=title or None)

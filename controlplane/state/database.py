@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from controlplane.errors import ControlPlaneError
+from controlplane.errors import ControlPlaneError, PostgresError
 
 __all__ = ["connect", "data_dir", "database_url", "migrate"]
 
@@ -67,9 +67,20 @@ def _embedded_url() -> str:
 
 
 def connect(url: str | None = None) -> sa.Engine:
-    """Create an engine for the state store and bring its schema to the newest revision."""
+    """Create an engine for the state store and bring its schema to the newest revision.
+
+    Raises:
+        PostgresError: the server cannot be reached (the URL is shown without password).
+    """
     engine = sa.create_engine(url or database_url(), pool_pre_ping=True, pool_size=8)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        shown = engine.url.render_as_string(hide_password=True)
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        msg = f"cannot reach the state store at {shown}: {reason} — check TENANTCTL_DATABASE_URL"
+        raise PostgresError(msg, retryable=True) from exc
     return engine
 
 

@@ -1,0 +1,65 @@
+"""The state store's guarantees: append-only audit, schema = migrations, host reservations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from controlplane.errors import ConflictError, NotFoundError
+from controlplane.state import database
+from controlplane.state.store import Store
+from controlplane.state.tables import metadata
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = database.connect(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"],
+)
+def test_audit_log_is_append_only(engine: sa.Engine, statement: str) -> None:
+    store = Store(engine, actor="test")
+    store.audit("tenant.created", "acme", {"why": "test"})
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text(statement))
+    assert [e["action"] for e in store.audit_entries("acme")] == ["tenant.created"]
+
+
+def test_migrations_match_the_table_definitions(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+
+
+def test_migrate_twice_is_a_no_op(engine: sa.Engine) -> None:
+    database.migrate(engine)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+
+
+def _spec(tenant_id: str) -> dict[str, str]:
+    return {"id": tenant_id, "name": tenant_id, "tier": "standard", "region": "us-east-1"}
+
+
+def test_hostnames_are_reserved_per_tenant(engine: sa.Engine) -> None:
+    store = Store(engine, actor="test")
+    store.record_tenant(_spec("a"), fingerprint="1", source_file="a.yaml", hosts={"shop.a.com": "custom"})
+    with pytest.raises(ConflictError, match=r"shop.a.com \(tenant 'a'\)"):
+        store.record_tenant(_spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"})
+    assert store.resolve_host("SHOP.A.COM") == "a"
+    with pytest.raises(NotFoundError):
+        store.resolve_host("unknown.example.com")
+    # Giving a hostname up frees it for others.
+    store.record_tenant(_spec("a"), fingerprint="2", source_file="a.yaml", hosts={})
+    store.record_tenant(_spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"})
+    assert store.resolve_host("shop.a.com") == "b"
+    assert store.get_tenant("a")["generation"] == 2
