@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ from controlplane.engine.running import Runner, StepEvent
 from controlplane.engine.steps import Change, Step, StepContext
 from controlplane.errors import ConfigError, ControlPlaneError, NotFoundError
 from controlplane.flows import onboarding
+from controlplane.models.operations import Lease
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import TenantFile
 from controlplane.state import database
-from controlplane.state.store import Store, default_actor
+from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps.records import spec_fingerprint
 
 __all__ = [
@@ -94,9 +96,10 @@ class Service:
     lock_wait: float = 30.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_event: Callable[[StepEvent], None] = lambda _event: None
-    holder: str = field(
-        default_factory=lambda: f"{default_actor()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-    )
+    holder: str = ""
+
+    def __post_init__(self) -> None:
+        self.holder = self.holder or new_holder(self.store.actor)
 
     @classmethod
     def open(cls, *, actor: str | None = None, **options: Any) -> Service:
@@ -188,9 +191,10 @@ class Service:
                 "operation.started", tenant_id, {"operation": operation_id, "kind": onboarding.KIND}
             )
             runner = Runner(self.store, self.store, self.policy, on_event=self._event)
-            lease = runner.run(
-                self._context(source, platform, operation_id), self._steps(platform), lease
-            )
+            with self._heartbeat(lease):
+                lease = runner.run(
+                    self._context(source, platform, operation_id), self._steps(platform), lease
+                )
             self.store.finish_operation(operation_id, "succeeded", "", lease)
             self.store.audit("operation.succeeded", tenant_id, {"operation": operation_id})
             return ApplyOutcome(tenant_id, "applied", operation_id)
@@ -200,6 +204,26 @@ class Service:
             return ApplyOutcome(tenant_id, "failed", operation_id, exc.message, exc.exit_code)
         finally:
             self.store.release(lease)
+
+    @contextmanager
+    def _heartbeat(self, lease: Lease) -> Iterator[None]:
+        """Renew the lease in the background while a long step (terraform) runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.store.lease_seconds / 3):
+                try:
+                    self.store.renew(lease)
+                except ControlPlaneError:
+                    return  # lost: the fencing token refuses this holder's next write
+
+        thread = threading.Thread(target=beat, name=f"lease-{lease.tenant_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _record_failure(
         self, operation_id: str, tenant_id: str, exc: ControlPlaneError, lease: Any

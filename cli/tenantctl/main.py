@@ -161,6 +161,8 @@ def apply(
     ]
     emit(out, rows, output, columns=["tenant", "result", "operation", "message"], title="apply")
     failed = [o for o in outcomes if o.exit_code]
+    for outcome in failed:
+        err.print(f"[red]error:[/red] {outcome.message}", highlight=False, soft_wrap=True)
     if failed:
         err.print(f"[red]{len(failed)} of {len(outcomes)} tenant(s) failed[/red]")
         raise typer.Exit(max(o.exit_code for o in failed))
@@ -229,3 +231,7 @@ def audit(
         columns=["id", "at", "actor", "tenant_id", "action", "detail"],
         title="audit",
     )
+
+
+if __name__ == "__main__":
+    app()

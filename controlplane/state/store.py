@@ -8,6 +8,8 @@ lost its lease (paused, partitioned) cannot overwrite the new holder's progress.
 from __future__ import annotations
 
 import getpass
+import logging
+import os
 import socket
 import time
 import uuid
@@ -31,10 +33,31 @@ from controlplane.state.tables import (
     tenants,
 )
 
-__all__ = ["Store", "TenantRow", "default_actor"]
+__all__ = ["Store", "TenantRow", "default_actor", "new_holder"]
+
+log = logging.getLogger(__name__)
 
 TenantRow = dict[str, Any]
 _UNFINISHED = ("pending", "running", "failed")
+
+
+def new_holder(actor: str) -> str:
+    """A lock-holder id for this process: `actor/host/pid/random` (host+pid find dead holders)."""
+    return f"{actor}/{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def _holder_alive(holder: str) -> bool:
+    """False only when the holder provably ran on this host and its process is gone."""
+    parts = holder.rsplit("/", 3)
+    if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
+        return True
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def default_actor() -> str:
@@ -323,12 +346,18 @@ class Store:
     # -- locks -------------------------------------------------------------------
 
     def acquire(self, tenant_id: str, holder: str, *, wait: float) -> Lease:
-        """Take the tenant's lease, polling up to `wait` seconds while another holds it."""
+        """Take the tenant's lease, polling up to `wait` seconds while another holds it.
+
+        A lease whose holder process died on this host (kill -9, OOM) is taken over at
+        once; one held from another host is only taken over when it expires.
+        """
         deadline = time.monotonic() + wait
         while True:
             lease = self._try_acquire(tenant_id, holder)
             if lease is not None:
                 return lease
+            if self._expire_if_holder_died(tenant_id):
+                continue
             if time.monotonic() >= deadline:
                 raise ConflictError(self._held_message(tenant_id))
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
@@ -348,6 +377,23 @@ class Store:
         with self._tx() as conn:
             token = conn.execute(upsert).scalar_one_or_none()
         return None if token is None else Lease(tenant_id, holder, int(token), expires)
+
+    def _expire_if_holder_died(self, tenant_id: str) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(tenant_locks.c.holder, tenant_locks.c.token).where(
+                    tenant_locks.c.tenant_id == tenant_id
+                )
+            ).first()
+            if row is None or _holder_alive(row.holder):
+                return False
+            log.warning("tenant %s: lock holder %s is gone; taking over", tenant_id, row.holder)
+            conn.execute(
+                tenant_locks.update()
+                .where(tenant_locks.c.tenant_id == tenant_id, tenant_locks.c.token == row.token)
+                .values(expires_at=_now() - timedelta(seconds=1))
+            )
+        return True
 
     def _held_message(self, tenant_id: str) -> str:
         with self._tx() as conn:

@@ -72,7 +72,10 @@ def test_plan_apply_get_describe_audit(configs: Path) -> None:
 
     code, output = tenantctl("describe", "tenant-100", "-o", "yaml")
     detail = yaml.safe_load(output)
-    assert code == 0 and detail["hosts"] == {"acme.tenants.example.com": "subdomain", "shop.acme.com": "custom"}
+    assert code == 0 and detail["hosts"] == {
+        "acme.tenants.example.com": "subdomain",
+        "shop.acme.com": "custom",
+    }
     assert [s["status"] for s in detail["steps"]] == ["done"] * len(detail["steps"])
 
     code, output = tenantctl("audit", "--tenant", "tenant-100", "-o", "json")
@@ -100,7 +103,9 @@ def test_unknown_tenant_exit_3(cli_env: dict[str, str]) -> None:
 def test_locked_tenant_exit_4(cli_env: dict[str, str], configs: Path) -> None:
     engine = database.connect(cli_env["TENANTCTL_DATABASE_URL"])
     Store(engine, actor="test").acquire("bluebird", "ci-job-42", wait=0)
-    code, output = tenantctl("apply", "-f", str(configs / "bluebird-books.yaml"), "--yes", "--lock-timeout", "0.2")
+    code, output = tenantctl(
+        "apply", "-f", str(configs / "bluebird-books.yaml"), "--yes", "--lock-timeout", "0.2"
+    )
     assert code == 4 and "locked by ci-job-42" in output
     engine.dispose()
 
@@ -113,7 +118,9 @@ def test_state_store_unreachable_exit_5(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_step_failure_exit_6_hostname_taken_by_recorded_tenant(configs: Path, tmp_path: Path) -> None:
+def test_step_failure_exit_6_hostname_taken_by_recorded_tenant(
+    configs: Path, tmp_path: Path
+) -> None:
     assert tenantctl("apply", "-f", str(configs / "acme-retail.yaml"), "--yes")[0] == 0
     other = tmp_path / "other"
     other.mkdir()

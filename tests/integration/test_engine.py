@@ -19,7 +19,9 @@ from controlplane.models.tenants import Tenant
 from controlplane.state import database
 from controlplane.state.store import Store
 
-TENANT = Tenant.model_validate({"id": "acme", "name": "Acme", "tier": "standard", "region": "us-east-1"})
+TENANT = Tenant.model_validate(
+    {"id": "acme", "name": "Acme", "tier": "standard", "region": "us-east-1"}
+)
 
 
 @dataclass
@@ -65,7 +67,9 @@ class Harness:
     sleeps: list[float] = field(default_factory=list)
     events: list[StepEvent] = field(default_factory=list)
 
-    def run(self, steps: list[FakeStep], operation_id: str, policy: RetryPolicy | None = None) -> None:
+    def run(
+        self, steps: list[FakeStep], operation_id: str, policy: RetryPolicy | None = None
+    ) -> None:
         lease = self.store.acquire("acme", "test", wait=0)
         runner = Runner(
             self.store,
@@ -91,7 +95,11 @@ def test_runs_steps_in_order_and_passes_outputs(store: Store) -> None:
     records = store.load_steps(op)
     assert [records[n].status for n in ("a", "b")] == [StepStatus.DONE, StepStatus.DONE]
     assert records["b"].outputs == {"seen": "a"}
-    applied = [e["detail"]["step"] for e in reversed(store.audit_entries("acme")) if e["action"] == "step.applied"]
+    applied = [
+        e["detail"]["step"]
+        for e in reversed(store.audit_entries("acme"))
+        if e["action"] == "step.applied"
+    ]
     assert applied == ["a", "b"]
 
 
@@ -112,7 +120,10 @@ def test_resume_after_permanent_failure_skips_finished_steps(store: Store) -> No
 def test_transient_errors_retry_with_backoff_and_retry_after(store: Store) -> None:
     flaky = FakeStep(
         StepName("a"),
-        failures=[DriverError("503", retryable=True), DriverError("429", retryable=True, retry_after=7.0)],
+        failures=[
+            DriverError("503", retryable=True),
+            DriverError("429", retryable=True, retry_after=7.0),
+        ],
     )
     op = _operation(store)
     harness = Harness(store)
@@ -170,4 +181,3 @@ def test_fencing_token_stops_a_holder_that_lost_its_lease(database_url: str) -> 
     short.save_step(StepRecord(op, StepName("a"), 0), fresh)
     assert short.load_steps(op)["a"].status is StepStatus.PENDING
     engine.dispose()
-

@@ -52,14 +52,20 @@ def _spec(tenant_id: str) -> dict[str, str]:
 
 def test_hostnames_are_reserved_per_tenant(engine: sa.Engine) -> None:
     store = Store(engine, actor="test")
-    store.record_tenant(_spec("a"), fingerprint="1", source_file="a.yaml", hosts={"shop.a.com": "custom"})
+    store.record_tenant(
+        _spec("a"), fingerprint="1", source_file="a.yaml", hosts={"shop.a.com": "custom"}
+    )
     with pytest.raises(ConflictError, match=r"shop.a.com \(tenant 'a'\)"):
-        store.record_tenant(_spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"})
+        store.record_tenant(
+            _spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"}
+        )
     assert store.resolve_host("SHOP.A.COM") == "a"
     with pytest.raises(NotFoundError):
         store.resolve_host("unknown.example.com")
     # Giving a hostname up frees it for others.
     store.record_tenant(_spec("a"), fingerprint="2", source_file="a.yaml", hosts={})
-    store.record_tenant(_spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"})
+    store.record_tenant(
+        _spec("b"), fingerprint="1", source_file="b.yaml", hosts={"shop.a.com": "custom"}
+    )
     assert store.resolve_host("shop.a.com") == "b"
     assert store.get_tenant("a")["generation"] == 2
