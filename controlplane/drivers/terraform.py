@@ -1,0 +1,445 @@
+"""Terraform through one `run()` and one error classifier, one workspace per tenant.
+
+Why a small runner of our own beside python-terraform: that library is unmaintained, has
+no `-json` support and passes variables on the command line (`-var`), where secrets would
+show in `ps`. Here every call goes through `SubprocessRunner.run()` (which also counts the
+processes it starts, for the no-op benchmark), every failure through `classify()`, and
+secrets only through `TF_VAR_` environment variables of sensitive variables.
+
+Layout under `root` (the data dir's `terraform/`):
+    terraformrc                   CLI config: filesystem mirror + shared plugin cache
+    plugin-cache/                 providers, installed once and linked into workspaces
+    workspaces/<tenant>/<module>/ main.tf.json (the module call), .terraform/, state
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from controlplane.errors import ConflictError, TerraformError
+
+__all__ = [
+    "CommandResult",
+    "PlanSummary",
+    "S3Backend",
+    "SubprocessRunner",
+    "Target",
+    "Terraform",
+    "Unit",
+    "classify",
+    "cli_config",
+]
+
+DEFAULT_MIRROR = "/opt/tf-plugins"
+MODULE = "database"  # name of the module call in every workspace
+_LOCK_ID = re.compile(r"^\s*ID:\s*(\S+)", re.MULTILINE)
+_LOCK_WHO = re.compile(r"^\s*Who:\s*(.+)$", re.MULTILINE)
+_TRANSIENT = (
+    "connection refused",
+    "connection reset",
+    "i/o timeout",
+    "tls handshake timeout",
+    "throttling",
+    "requestlimitexceeded",
+    "too many requests",
+    "could not connect to server",
+    "the database system is starting up",
+    "too many connections",
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one terraform process did."""
+
+    args: tuple[str, ...]
+    stdout: str
+    stderr: str
+    code: int
+
+
+class Unit(Protocol):
+    """One tenant's use of one module: what the driver needs to know about it."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def module(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def inputs(self) -> Mapping[str, object]: ...
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """`terraform plan -json`, reduced: counts and (action, address) per resource."""
+
+    add: int = 0
+    change: int = 0
+    remove: int = 0
+    changes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a module's resources live: environment for terraform, provider blocks.
+
+    `env` carries connection settings and secrets (libpq PG*, AWS_*); it only ever
+    reaches the terraform process environment. `providers(region)` returns the root
+    `provider` block (JSON syntax) for a tenant's region.
+    """
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    providers: Callable[[str], Mapping[str, object]] = lambda _region: {}
+    required_providers: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    """Remote state with S3-native locking (`use_lockfile`), one key per workspace."""
+
+    bucket: str
+    region: str
+    key_prefix: str = "tenantctl"
+    endpoint_url: str = ""
+
+    def block(self, tenant_id: str, module: str) -> dict[str, object]:
+        """The `backend "s3"` settings for one workspace."""
+        settings: dict[str, object] = {
+            "bucket": self.bucket,
+            "key": f"{self.key_prefix}/{tenant_id}/{module}.tfstate",
+            "region": self.region,
+            "encrypt": True,
+            "use_lockfile": True,
+        }
+        if self.endpoint_url:
+            settings["endpoints"] = {"s3": self.endpoint_url}
+            settings["use_path_style"] = True
+        return settings
+
+
+def cli_config(mirror: str, plugin_cache: Path | None) -> str:
+    """Terraform CLI config: providers only from the filesystem mirror, cached once."""
+    lines = [
+        "provider_installation {",
+        "  filesystem_mirror {",
+        f'    path    = "{mirror}"',
+        '    include = ["registry.terraform.io/*/*"]',
+        "  }",
+        '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }',
+        "}",
+    ]
+    if plugin_cache is not None:
+        lines.append(f'plugin_cache_dir = "{plugin_cache}"')
+        # Workspaces have no lock file of their own; let them use the cache anyway.
+        lines.append("plugin_cache_may_break_dependency_lock_file = true")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class SubprocessRunner:
+    """Runs the terraform binary; the one place that starts processes."""
+
+    binary: str = "terraform"
+    timeout: float = 3600.0
+    started: int = 0
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> CommandResult:
+        """Run `terraform ARGS` in `cwd`; never raises on a non-zero exit."""
+        with self._count_lock:
+            self.started += 1
+        argv = (self.binary, *args)
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed binary, arguments built here
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            msg = f"terraform binary '{self.binary}' not found: install Terraform >= 1.5"
+            raise TerraformError(msg) from exc
+        except subprocess.TimeoutExpired as exc:
+            msg = f"terraform {args[0]} in {cwd} timed out after {self.timeout:.0f}s"
+            raise TerraformError(msg, retryable=True) from exc
+        return CommandResult(argv, done.stdout, done.stderr, done.returncode)
+
+
+def _json_lines(text: str) -> Iterator[dict[str, Any]]:
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def _diagnostics(result: CommandResult) -> str:
+    """Error diagnostics of a `-json` run (summary: detail), else the stderr tail."""
+    found = [
+        f"{d.get('summary', '')}: {d.get('detail', '')}".strip(": ")
+        for msg in _json_lines(result.stdout)
+        if msg.get("type") == "diagnostic"
+        and (d := msg.get("diagnostic", {})).get("severity") == "error"
+    ]
+    text = "\n".join(found) or result.stderr.strip() or result.stdout.strip()
+    return text[-2000:]
+
+
+def classify(result: CommandResult, *, workspace: Path) -> ConflictError | TerraformError:
+    """Turn a failed run into a typed error that says what to do."""
+    text = _diagnostics(result)
+    command = result.args[1] if len(result.args) > 1 else "terraform"
+    if "Error acquiring the state lock" in text or "state lock" in text.lower():
+        lock_id = _LOCK_ID.search(text) or _LOCK_ID.search(result.stderr)
+        who = _LOCK_WHO.search(text)
+        ident = lock_id.group(1) if lock_id else "<ID from the lock info>"
+        holder = f" held by {who.group(1).strip()}" if who else ""
+        return ConflictError(
+            f"terraform state in {workspace} is locked (lock id {ident}{holder}). "
+            "If a terraform process is still running, wait for it; if it was killed, clear the "
+            f"stale lock with `terraform -chdir={workspace} force-unlock {ident}` and re-run "
+            "(see docs/database.md)"
+        )
+    transient = any(marker in text.lower() for marker in _TRANSIENT)
+    return TerraformError(f"terraform {command} failed in {workspace}: {text}", retryable=transient)
+
+
+def _escape(value: object) -> object:
+    """Keep input strings literal: `${` would be a template in Terraform JSON."""
+    if isinstance(value, str):
+        return value.replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, list | tuple):
+        return [_escape(v) for v in value]
+    return value
+
+
+def _tree_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(
+        p for p in directory.rglob("*") if p.is_file() and ".terraform" not in p.parts
+    ):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Terraform:
+    """Per-tenant workspaces of the project's modules, driven by the terraform CLI."""
+
+    root: Path
+    modules_dir: Path
+    targets: Mapping[str, Target]
+    secrets: Callable[[str, str], Mapping[str, str]] = lambda _tenant, _module: {}
+    backend: S3Backend | None = None
+    mirror: str = DEFAULT_MIRROR
+    runner: SubprocessRunner = field(default_factory=SubprocessRunner)
+    lock_timeout: str = "5s"
+    _versions: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def module_version(self, module: str) -> str:
+        """Content hash of a module's files (part of the database step's fingerprint)."""
+        if module not in self._versions:
+            self._versions[module] = _tree_hash(self._module_dir(module))[:16]
+        return self._versions[module]
+
+    def workspace(self, tenant_id: str, module: str) -> Path:
+        """The working directory (and local state) of one tenant's module."""
+        return self.root / "workspaces" / tenant_id / module
+
+    def environment(self, unit: Unit) -> dict[str, str]:
+        """Process environment for terraform: CLI config, target settings, TF_VAR_ secrets."""
+        ambient = ("TF_VAR_", "PG", "TF_CLI_CONFIG_FILE", "TF_DATA_DIR", "TF_WORKSPACE")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ambient)}
+        env.update(
+            TF_CLI_CONFIG_FILE=str(self._cli_config()),
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            CHECKPOINT_DISABLE="1",
+        )
+        env.update(self._target(unit).env)
+        for name, value in self.secrets(unit.tenant_id, unit.module).items():
+            env[f"TF_VAR_{name}"] = value
+        return env
+
+    def plan(self, unit: Unit) -> PlanSummary:
+        """What `apply` would change. A workspace never applied costs no process."""
+        if (
+            self.backend is None
+            and not (self.workspace(unit.tenant_id, unit.module) / "terraform.tfstate").exists()
+        ):
+            return PlanSummary(add=1, changes=(("create", f"module.{MODULE} ({unit.module})"),))
+        workspace = self._prepare(unit)
+        result = self._run(
+            workspace, unit, "plan", "-input=false", "-json", f"-lock-timeout={self.lock_timeout}"
+        )
+        changes = tuple(
+            (msg["change"]["action"], msg["change"]["resource"]["addr"])
+            for msg in _json_lines(result.stdout)
+            if msg.get("type") == "planned_change"
+        )
+        summary: dict[str, int] = next(
+            (m["changes"] for m in _json_lines(result.stdout) if m.get("type") == "change_summary"),
+            {},
+        )
+        return PlanSummary(
+            summary.get("add", 0), summary.get("change", 0), summary.get("remove", 0), changes
+        )
+
+    def apply(self, unit: Unit, *, replace: Sequence[str] = ()) -> dict[str, str]:
+        """Converge the workspace; `replace` names module resources to re-create.
+
+        Returns:
+            The module's outputs.
+        """
+        workspace = self._prepare(unit)
+        args = [
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-json",
+            f"-lock-timeout={self.lock_timeout}",
+        ]
+        args += [f"-replace=module.{MODULE}.{address}" for address in replace]
+        result = self._run(workspace, unit, *args)
+        for msg in _json_lines(result.stdout):
+            if msg.get("type") == "outputs":
+                return _flatten(msg.get("outputs", {}))
+        return self.outputs(unit) or {}
+
+    def outputs(self, unit: Unit) -> dict[str, str] | None:
+        """Outputs recorded in state (None when never applied); local state costs no process."""
+        workspace = self.workspace(unit.tenant_id, unit.module)
+        if self.backend is None:
+            state = workspace / "terraform.tfstate"
+            if not state.exists():
+                return None
+            return _flatten(json.loads(state.read_text()).get("outputs", {}))
+        result = self._run(self._prepare(unit), unit, "output", "-json")
+        return _flatten(json.loads(result.stdout or "{}")) or None
+
+    def destroy(self, unit: Unit) -> None:
+        """Destroy everything the workspace manages; a no-op when it was never applied."""
+        workspace = self.workspace(unit.tenant_id, unit.module)
+        if self.backend is None and not (workspace / "terraform.tfstate").exists():
+            return
+        self._prepare(unit)
+        self._run(
+            workspace,
+            unit,
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-json",
+            f"-lock-timeout={self.lock_timeout}",
+        )
+
+    def _run(self, workspace: Path, unit: Unit, *args: str) -> CommandResult:
+        result = self.runner.run(args, cwd=workspace, env=self.environment(unit))
+        if result.code != 0:
+            raise classify(result, workspace=workspace)
+        return result
+
+    def _module_dir(self, module: str) -> Path:
+        path = self.modules_dir / module
+        if not (path / "main.tf").is_file():
+            msg = f"terraform module '{module}' not found in {self.modules_dir}"
+            raise TerraformError(msg)
+        return path
+
+    def _target(self, unit: Unit) -> Target:
+        try:
+            return self.targets[unit.target]
+        except KeyError:
+            have = ", ".join(sorted(self.targets))
+            msg = f"no terraform target '{unit.target}' configured (have: {have})"
+            raise TerraformError(msg) from None
+
+    def _cli_config(self) -> Path:
+        path = self.root / "terraformrc"
+        text = cli_config(self.mirror, self.root / "plugin-cache")
+        if not path.exists() or path.read_text() != text:
+            (self.root / "plugin-cache").mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(text)
+            tmp.replace(path)
+        return path
+
+    def _root_module(self, unit: Unit) -> dict[str, object]:
+        target = self._target(unit)
+        secret_names = sorted(self.secrets(unit.tenant_id, unit.module))
+        call: dict[str, object] = {"source": str(self._module_dir(unit.module).resolve())}
+        call.update({k: _escape(v) for k, v in sorted(unit.inputs.items())})
+        call.update({name: f"${{var.{name}}}" for name in secret_names})
+        backend = (
+            {"s3": self.backend.block(unit.tenant_id, unit.module)}
+            if self.backend
+            else {"local": {}}
+        )
+        settings: dict[str, object] = {"backend": backend}
+        if target.required_providers:
+            settings["required_providers"] = dict(target.required_providers)
+        root: dict[str, object] = {
+            "terraform": settings,
+            "module": {MODULE: call},
+            "output": {"module": {"value": f"${{module.{MODULE}}}"}},
+        }
+        if secret_names:
+            root["variable"] = {n: {"type": "string", "sensitive": True} for n in secret_names}
+        providers = target.providers(unit.region)
+        if providers:
+            root["provider"] = dict(providers)
+        return root
+
+    def _prepare(self, unit: Unit) -> Path:
+        """Write the module call and run `terraform init` when it (or the module) changed."""
+        workspace = self.workspace(unit.tenant_id, unit.module)
+        workspace.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self._root_module(unit), indent=2, sort_keys=True) + "\n"
+        main = workspace / "main.tf.json"
+        if not main.exists() or main.read_text() != text:
+            main.write_text(text)
+        marker = workspace / ".terraform" / "tenantctl-init"
+        wanted = hashlib.sha256((text + self.module_version(unit.module)).encode()).hexdigest()
+        if marker.exists() and marker.read_text() == wanted:
+            return workspace
+        with self._cache_lock():
+            self._run(workspace, unit, "init", "-input=false", "-no-color", "-reconfigure")
+        marker.write_text(wanted)
+        return workspace
+
+    @contextmanager
+    def _cache_lock(self) -> Iterator[None]:
+        """The plugin cache is not safe for concurrent installs: one init at a time."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".init.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _flatten(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """`{"module": {"value": {...}}}` -> flat string outputs of the module call."""
+    value = outputs.get("module", {}).get("value", {})
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}

@@ -1,0 +1,40 @@
+-- Converge one tenant's dedicated database. Idempotent: safe to run again.
+-- Connected to the server's maintenance database (PGDATABASE).
+-- psql variables: tenant_id, database, schema, owner_role, app_role, connection_limit,
+-- statement_timeout. Environment: TENANT_APP_VERIFIER (SCRAM verifier of the password).
+\set ON_ERROR_STOP on
+\getenv app_verifier TENANT_APP_VERIFIER
+-- CREATE DATABASE cannot run in a transaction: serialise tenants with a session lock.
+SELECT pg_advisory_lock(7311003) \gset
+
+SELECT format('CREATE ROLE %I NOLOGIN', :'owner_role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner_role') \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'app_role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_role') \gexec
+ALTER ROLE :"owner_role" NOLOGIN NOINHERIT NOCREATEDB NOCREATEROLE;
+ALTER ROLE :"app_role" LOGIN NOINHERIT NOCREATEDB NOCREATEROLE NOREPLICATION
+    CONNECTION LIMIT :connection_limit PASSWORD :'app_verifier';
+ALTER ROLE :"app_role" SET statement_timeout = :'statement_timeout';
+ALTER ROLE :"app_role" SET search_path = :"schema";
+
+SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'owner_role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \gexec
+ALTER DATABASE :"database" OWNER TO :"owner_role";
+REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"database" TO :"app_role";
+SELECT pg_advisory_unlock(7311003) \gset
+
+\connect :"database"
+BEGIN;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"owner_role";
+ALTER SCHEMA :"schema" OWNER TO :"owner_role";
+REVOKE ALL ON SCHEMA :"schema" FROM PUBLIC;
+GRANT USAGE, CREATE ON SCHEMA :"schema" TO :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA :"schema"
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA :"schema"
+    GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA :"schema" TO :"app_role";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA :"schema" TO :"app_role";
+COMMIT;
