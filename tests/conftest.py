@@ -10,6 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+pytest_plugins = [
+    "tests.fakes.cloudflare_fixtures",
+]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "tenant-configs"
 

@@ -17,11 +17,13 @@ __all__ = [
     "BackendModes",
     "ClusterConfig",
     "DatabaseProfile",
+    "DatabaseSettings",
     "DriverMode",
     "KubernetesSettings",
     "NodePool",
     "PlatformConfig",
     "QuotaProfile",
+    "TerraformState",
     "Tier",
     "TierProfile",
 ]
@@ -164,6 +166,37 @@ class KubernetesSettings(_Strict):
     )(_check_quantity)
 
 
+class DatabaseSettings(_Strict):
+    """Where tenant databases live (the `database` step's Terraform modules).
+
+    Standard tenants get a schema in the shared Postgres (`shared_database_url_env`,
+    default: a `tenantctl_shared` database on the embedded server). Enterprise and premium
+    tenants get a dedicated database: on a self-hosted Postgres (`postgres`, the URL in
+    `dedicated_server_url_env`, default: the embedded server) or on RDS (`aws`).
+    """
+
+    dedicated_backend: Literal["postgres", "aws"] = "postgres"
+    dedicated_server_url_env: str = "TENANTCTL_DEDICATED_DATABASE_URL"
+    aws_endpoint_url: str = ""  # e.g. a moto server; empty: the real AWS endpoints
+    cluster_cidr: str = "10.0.0.0/16"
+    vpc_id: str = ""
+    subnet_ids: list[str] = Field(default_factory=list)
+    premium_vpc_cidr: str = "10.64.0.0/16"
+    availability_zones: list[str] = Field(default_factory=list)
+    custom_key_store_id: str = ""  # CloudHSM-backed key store of premium tenants' keys
+    instance_class: str = "db.t3.medium"
+    backup_retention_days: int = Field(default=7, ge=7, le=35)
+
+
+class TerraformState(_Strict):
+    """S3 backend of `terraform_backend: s3` (S3-native lock files, one key per workspace)."""
+
+    bucket: str = ""
+    region: str = "us-east-1"
+    key_prefix: str = "tenantctl"
+    endpoint_url: str = ""
+
+
 class BackendModes(_Strict):
     """Which driver mode each backend uses."""
 
@@ -177,6 +210,14 @@ class PlatformConfig(_Strict):
     base_domain: str = "tenants.example.com"
     ingress_target: str = "ingress.tenants.example.com"
     cloudflare_zone_id: str = ""
+    # DNS ownership marker on every record we write (like external-dns's txt-owner-id):
+    # give each control plane sharing a zone its own value.
+    dns_owner_id: str = Field(default="tenantctl", pattern=r"^[a-z0-9][a-z0-9._-]{0,39}$")
+    # Requests per 5 minutes this control plane may spend of the token's API allowance
+    # (Cloudflare allows 1,200 per user); shared by all tenants and workers.
+    cloudflare_request_budget: int = Field(default=1200, ge=10, le=1200)
+    # Also write ownership tags on records (record tags need a paid zone plan).
+    cloudflare_record_tags: bool = False
     regions: list[str] = Field(default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"])
     shared_database_url_env: str = "TENANTCTL_SHARED_DATABASE_URL"
     clusters: dict[str, ClusterConfig] = Field(default_factory=lambda: {"shared": ClusterConfig()})
@@ -186,6 +227,8 @@ class PlatformConfig(_Strict):
     tiers: dict[Tier, TierProfile] = Field(default_factory=_default_tiers)
     modes: BackendModes = Field(default_factory=BackendModes)
     terraform_backend: Literal["local", "s3"] = "local"
+    terraform_state: TerraformState = Field(default_factory=TerraformState)
+    databases: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     @field_validator("base_domain", "ingress_target")
