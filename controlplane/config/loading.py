@@ -34,6 +34,7 @@ __all__ = [
 PLATFORM_FILE = "platform.yaml"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_BYTES = 1_000_000
+_MAX_NODES = 100_000
 
 Problems = list[tuple[SourceLocation, str]]
 
@@ -69,6 +70,8 @@ def _join(loc: Sequence[object]) -> str:
 
 
 def _parse(text: str, file: str) -> object:
+    if "&" in text:
+        _refuse_alias_bombs(text, file)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - the C *safe* loader
     except yaml.MarkedYAMLError as exc:
@@ -79,6 +82,27 @@ def _parse(text: str, file: str) -> object:
         ) from exc
     except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise ConfigError([(SourceLocation(file, None, ""), f"invalid YAML: {exc}")]) from exc
+
+
+def _refuse_alias_bombs(text: str, file: str) -> None:
+    """Anchors and aliases may expand exponentially ("billion laughs"): cap the expansion."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return  # the real parse below reports it with a line
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # cycles count once
+            children = node.value if isinstance(node.value, list) else []
+            flat = [n for c in children for n in (c if isinstance(c, tuple) else (c,))]
+            sizes[id(node)] = 1 + sum(size(child) for child in flat)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > _MAX_NODES:
+        problem = f"YAML aliases expand to more than {_MAX_NODES} nodes; refusing the file"
+        raise ConfigError([(SourceLocation(file, None, ""), problem)])
 
 
 def _message(error: Any, model: type[BaseModel]) -> str:
@@ -145,18 +169,17 @@ def load_tenant_text(text: str, file: str, platform: PlatformConfig) -> TenantSo
 
 
 def _read(path: Path) -> str:
+    where = SourceLocation(str(path), None, "")
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise ConfigError([(SourceLocation(str(path), None, ""), "file is larger than 1 MB")])
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read(_MAX_BYTES + 1)
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [(SourceLocation(str(path), None, ""), "file is not UTF-8 text")]
-        ) from exc
+        raise ConfigError([(where, "file is not UTF-8 text")]) from exc
     except OSError as exc:
-        raise ConfigError(
-            [(SourceLocation(str(path), None, ""), f"cannot read: {exc.strerror}")]
-        ) from exc
+        raise ConfigError([(where, f"cannot read: {exc.strerror}")]) from exc
+    if len(text) > _MAX_BYTES:
+        raise ConfigError([(where, "file is larger than 1 MB")])
+    return text
 
 
 def tenant_files(paths: Iterable[Path]) -> list[Path]:

@@ -6,6 +6,7 @@ validation error rather than a silent mis-read.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -26,6 +27,7 @@ _SUFFIXES = {
 _PATTERN = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(value: str | int | float) -> Decimal:
     """Return the quantity as a Decimal in base units.
 

@@ -203,3 +203,12 @@ def test_platform_error_names_line(tmp_path: Path) -> None:
         loading.load_platform(path)
     [(loc, _)] = caught.value.problems
     assert (loc.field, loc.line) == ("platform.regions", 3)
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    text = "tenant:\n  id: bomb\n  name: x\n  tier: standard\n  region: us-east-1\n  features:\n"
+    text += "".join(f"    {line}\n" for line in levels)
+    with pytest.raises(ConfigError, match="aliases expand to more than"):
+        loading.load_tenant_text(text, "bomb.yaml", PLATFORM)
