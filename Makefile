@@ -13,7 +13,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# The machine's pip config names index folders that may not exist: drop those warnings only.
+	set -o pipefail; $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+	  | { grep -v "^WARNING: Location 'file:" || true; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: install

@@ -1,0 +1,28 @@
+"""Pin each package's public names: changing `__all__` is a deliberate API change."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "controlplane": [],
+    "controlplane.models": ["PlatformConfig", "Tenant", "TenantId", "Tier"],
+    "controlplane.errors": [
+        "AwsError", "CloudflareError", "ConfigError", "ConflictError", "ControlPlaneError",
+        "DriverError", "KubernetesError", "NotFoundError", "PostgresError", "SourceLocation",
+        "StepFailedError", "TerraformError",
+    ],
+    "controlplane.engine.steps": ["Change", "Step", "StepContext", "StepResult", "fingerprint_of"],
+    "controlplane.engine.stores": ["LockManager", "OperationStore", "TenantRegistry"],
+    "controlplane.models.operations": ["Lease", "OperationRecord", "StepName", "StepRecord", "StepStatus"],
+}
+
+
+@pytest.mark.parametrize(("module", "names"), EXPORTS.items())
+def test_all_is_pinned_and_importable(module: str, names: list[str]) -> None:
+    imported = importlib.import_module(module)
+    assert sorted(imported.__all__) == sorted(names)
+    for name in names:
+        assert hasattr(imported, name)
