@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from controlplane.state import database
 from controlplane.state.store import Store
 from tenantctl.main import app
-
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -88,7 +87,7 @@ def test_changed_file_plans_an_update_with_fields(configs: Path) -> None:
     assert tenantctl("apply", "-f", str(configs), "--yes")[0] == 0
     path = configs / "corner-cafe.yaml"
     path.write_text(path.read_text().replace("retention_days: 14", "retention_days: 21"))
-    code, output = tenantctl("plan", "-f", str(configs), "-o", "json")
+    _, output = tenantctl("plan", "-f", str(configs), "-o", "json")
     plans = {p["tenant"]: p for p in json.loads(output)}
     assert plans["corner-cafe"]["action"] == "update"
     assert plans["corner-cafe"]["fields"] == ["lifecycle.retention_days"]

@@ -15,7 +15,6 @@ import pytest
 from controlplane.service import FAULT_ENV
 from controlplane.state import database
 from controlplane.state.store import Store
-
 from tests.conftest import EXAMPLES
 
 TENANTCTL = [sys.executable, "-m", "tenantctl.main"]

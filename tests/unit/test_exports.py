@@ -10,13 +10,28 @@ EXPORTS = {
     "controlplane": [],
     "controlplane.models": ["PlatformConfig", "Tenant", "TenantId", "Tier"],
     "controlplane.errors": [
-        "AwsError", "CloudflareError", "ConfigError", "ConflictError", "ControlPlaneError",
-        "DriverError", "KubernetesError", "NotFoundError", "PostgresError", "SourceLocation",
-        "StepFailedError", "TerraformError",
+        "AwsError",
+        "CloudflareError",
+        "ConfigError",
+        "ConflictError",
+        "ControlPlaneError",
+        "DriverError",
+        "KubernetesError",
+        "NotFoundError",
+        "PostgresError",
+        "SourceLocation",
+        "StepFailedError",
+        "TerraformError",
     ],
     "controlplane.engine.steps": ["Change", "Step", "StepContext", "StepResult", "fingerprint_of"],
     "controlplane.engine.stores": ["LockManager", "OperationStore", "TenantRegistry"],
-    "controlplane.models.operations": ["Lease", "OperationRecord", "StepName", "StepRecord", "StepStatus"],
+    "controlplane.models.operations": [
+        "Lease",
+        "OperationRecord",
+        "StepName",
+        "StepRecord",
+        "StepStatus",
+    ],
 }
 
 
