@@ -19,6 +19,7 @@ from typing import Any
 
 from controlplane.config import loading
 from controlplane.config.loading import TenantSource
+from controlplane.drivers import postgres, terraform
 from controlplane.engine import diffing
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import Runner, StepEvent
@@ -27,7 +28,7 @@ from controlplane.errors import ConfigError, ControlPlaneError, NotFoundError
 from controlplane.flows import onboarding
 from controlplane.models.operations import Lease
 from controlplane.models.platform import PlatformConfig
-from controlplane.models.tenants import TenantFile
+from controlplane.models.tenants import Tenant, TenantFile
 from controlplane.state import database
 from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps.records import spec_fingerprint
@@ -88,6 +89,68 @@ class ApplyOutcome:
     exit_code: int = 0
 
 
+MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
+_AWS_SERVICES = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+
+
+def _database_drivers(
+    platform: PlatformConfig,
+) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
+    """Terraform workspaces and isolation checks for tenant databases (docs/database.md).
+
+    The shared and dedicated Postgres servers default to the state store's server
+    (the embedded pgserver), with the shared schemas in its `tenantctl_shared` database.
+    """
+    server = database.database_url().replace("postgresql+psycopg://", "postgresql://", 1)
+    shared = os.environ.get(platform.shared_database_url_env) or postgres.ensure_database(
+        server, "tenantctl_shared"
+    )
+    dedicated = os.environ.get(platform.databases.dedicated_server_url_env) or server
+    passwords = postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
+
+    def secrets(tenant_id: str, module: str) -> dict[str, str]:
+        if module.startswith("dedicated-db-aws"):
+            return {}  # RDS keeps its master password in Secrets Manager
+        verifier = postgres.scram_verifier(passwords.password(tenant_id))
+        return {"app_password_verifier": verifier}
+
+    endpoint = platform.databases.aws_endpoint_url
+
+    def aws_provider(region: str) -> dict[str, object]:
+        settings: dict[str, object] = {"region": region}
+        if endpoint:  # a moto server (tests) or another AWS-compatible endpoint
+            settings.update(
+                skip_credentials_validation=True,
+                skip_requesting_account_id=True,
+                skip_metadata_api_check=True,
+                endpoints=dict.fromkeys(_AWS_SERVICES, endpoint),
+            )
+        return {"aws": settings}
+
+    targets = {
+        "shared": terraform.Target(env=postgres.libpq_env(shared)),
+        "dedicated": terraform.Target(env=postgres.libpq_env(dedicated)),
+        "aws": terraform.Target(
+            providers=aws_provider,
+            required_providers={"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
+        ),
+    }
+    state = platform.terraform_state
+    backend = (
+        terraform.S3Backend(state.bucket, state.region, state.key_prefix, state.endpoint_url)
+        if platform.terraform_backend == "s3"
+        else None
+    )
+    modules = (
+        os.environ.get(MODULES_ENV) or Path(__file__).resolve().parents[1] / "terraform" / "modules"
+    )
+    provisioner = terraform.Terraform(
+        database.data_dir() / "terraform", Path(modules), targets, secrets=secrets, backend=backend
+    )
+    servers = {"shared": shared, "dedicated": dedicated}
+    return provisioner, postgres.TenantDatabases(servers, passwords)
+
+
 @dataclass
 class Service:
     """Stateful operations over the state store."""
@@ -97,6 +160,12 @@ class Service:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_event: Callable[[StepEvent], None] = lambda _event: None
     holder: str = ""
+    # Render mode writes here: OUT/<tenant-id>/dns.yaml, like `tenantctl render`.
+    out_dir: Path = field(default_factory=lambda: Path("out"))
+    _dns_drivers: dict[str, cloudflare.CloudflareDns] = field(default_factory=dict, repr=False)
+    _database_drivers: dict[str, tuple[terraform.Terraform, postgres.TenantDatabases]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.holder = self.holder or new_holder(self.store.actor)
@@ -112,8 +181,13 @@ class Service:
 
     def _dependencies(self, platform: PlatformConfig) -> onboarding.Dependencies:
         """Build each step's driver for the platform's modes (live or render)."""
-        del platform  # used as drivers arrive: each backend's mode is in platform.modes
-        return onboarding.Dependencies(registry=self.store)
+        key = platform.model_dump_json()
+        if key not in self._database_drivers:
+            self._database_drivers[key] = _database_drivers(platform)
+        provisioner, isolation = self._database_drivers[key]
+        return onboarding.Dependencies(
+            registry=self.store, provisioner=provisioner, isolation=isolation
+        )
 
     def _context(
         self, source: TenantSource, platform: PlatformConfig, operation_id: str = ""
@@ -280,6 +354,21 @@ class Service:
             "operations": operations,
             "steps": steps,
         }
+
+    def verify(self, tenant_id: str, platform_file: Path | None = None) -> list[str]:
+        """Run every onboarding step's `verify` for a recorded tenant; problems as `step: text`.
+
+        The tenant is rebuilt from its recorded spec; the platform comes from
+        `platform_file`, else the platform.yaml beside the tenant's file, else defaults.
+        """
+        row = self.store.get_tenant(tenant_id)
+        source = Path(row["source_file"]) if row["source_file"] else None
+        found = platform_file or (loading.find_platform_file([source]) if source else None)
+        platform = loading.load_platform(found)
+        tenant = Tenant.model_validate(row["spec"])
+        ctx = StepContext(tenant, platform, "", source_file=row["source_file"] or "")
+        steps = self._steps(platform)
+        return [f"{step.name}: {problem}" for step in steps for problem in step.verify(ctx)]
 
     def audit(self, tenant_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest audit entries first."""

@@ -214,6 +214,26 @@ def describe(tenant: str, output: Output = Format.YAML) -> None:
 
 
 @app.command()
+def verify(tenant: str, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+    """Check a tenant's real resources against its recorded spec (e.g. database isolation).
+
+    Exit 0 when every step verifies, 6 with the problems listed otherwise.
+
+    Example: tenantctl verify bluebird
+    """
+    problems = _run(lambda: _open().verify(tenant, platform))
+    rows = [{"tenant": tenant, "problem": p} for p in problems]
+    if output is not Format.TABLE:
+        emit(out, {"tenant": tenant, "healthy": not problems, "problems": problems}, output)
+    elif problems:
+        emit(out, rows, output, columns=["tenant", "problem"], title="verify")
+    else:
+        out.print(f"[green]ok[/green]: {tenant} verified")
+    if problems:
+        raise typer.Exit(6)
+
+
+@app.command()
 def audit(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,

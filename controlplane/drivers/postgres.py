@@ -39,6 +39,7 @@ __all__ = [
 
 MASTER_KEY_ENV = "TENANTCTL_MASTER_KEY"
 _SCRAM_ITERATIONS = 4096
+_CREATE_DATABASE_LOCK = 7_311_004
 _LIBPQ = {
     "host": "PGHOST",
     "port": "PGPORT",
@@ -136,13 +137,12 @@ def ensure_database(admin_url: str, name: str) -> str:
     """Create database `name` on the server of `admin_url` if missing; returns its URL."""
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
+            # Concurrent creators would collide on the catalog's unique index: take turns.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_DATABASE_LOCK,))
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            exists = conn.execute(query, (name,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
-    except psycopg.errors.DuplicateDatabase:
-        pass  # created concurrently by another process
     except psycopg.Error as exc:
         msg = f"cannot create database {name}: {exc}"
         raise PostgresError(msg, retryable=isinstance(exc, psycopg.OperationalError)) from exc

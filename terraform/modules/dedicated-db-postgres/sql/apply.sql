@@ -22,11 +22,23 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \gexec
 ALTER DATABASE :"database" OWNER TO :"owner_role";
 REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"database" TO :"app_role";
+-- Drift repair: the app role holds nothing beyond what this file grants it.
+SELECT format('REVOKE %I FROM %I', r.rolname, :'app_role')
+FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+WHERE m.member = to_regrole(:'app_role') \gexec
+SELECT format('REVOKE ALL ON SCHEMA %I FROM %I', nspname, :'app_role') FROM pg_namespace
+WHERE nspname LIKE 'tenant\_%' AND nspname <> :'schema'
+  AND has_schema_privilege(:'app_role', oid, 'USAGE') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM %I', datname, :'app_role') FROM pg_database
+WHERE datname LIKE 'tenant\_%' AND datname <> :'database'
+  AND has_database_privilege(:'app_role', datname, 'CONNECT') \gexec
+REVOKE ALL ON SCHEMA public FROM :"app_role";
 SELECT pg_advisory_unlock(7311003) \gset
 
 \connect :"database"
 BEGIN;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
+REVOKE ALL ON SCHEMA public FROM :"app_role";
 CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"owner_role";
 ALTER SCHEMA :"schema" OWNER TO :"owner_role";
 REVOKE ALL ON SCHEMA :"schema" FROM PUBLIC;

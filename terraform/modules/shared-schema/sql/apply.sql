@@ -90,6 +90,18 @@ ALTER ROLE :"app_role" SET statement_timeout = :'statement_timeout';
 ALTER ROLE :"app_role" SET search_path = :"schema";
 GRANT CONNECT ON DATABASE :"DBNAME" TO :"app_role";
 
+-- Drift repair: the app role holds nothing beyond what this file grants it.
+SELECT format('REVOKE %I FROM %I', r.rolname, :'app_role')
+FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+WHERE m.member = to_regrole(:'app_role') \gexec
+SELECT format('REVOKE ALL ON SCHEMA %I FROM %I', nspname, :'app_role') FROM pg_namespace
+WHERE nspname LIKE 'tenant\_%' AND nspname <> :'schema'
+  AND has_schema_privilege(:'app_role', oid, 'USAGE') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM %I', datname, :'app_role') FROM pg_database
+WHERE datname LIKE 'tenant\_%' AND datname <> current_database()
+  AND has_database_privilege(:'app_role', datname, 'CONNECT') \gexec
+REVOKE ALL ON SCHEMA public FROM :"app_role";
+
 -- The tenant's schema ------------------------------------------------------------------
 CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"owner_role";
 ALTER SCHEMA :"schema" OWNER TO :"owner_role";
