@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -163,6 +164,8 @@ def apply(
     failed = [o for o in outcomes if o.exit_code]
     for outcome in failed:
         err.print(f"[red]error:[/red] {outcome.message}", highlight=False, soft_wrap=True)
+    counts = Counter(o.action for o in outcomes)
+    err.print(", ".join(f"{n} {action}" for action, n in sorted(counts.items())), highlight=False)
     if failed:
         err.print(f"[red]{len(failed)} of {len(outcomes)} tenant(s) failed[/red]")
         raise typer.Exit(max(o.exit_code for o in failed))
