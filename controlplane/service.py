@@ -162,7 +162,6 @@ class Service:
     holder: str = ""
     # Render mode writes here: OUT/<tenant-id>/dns.yaml, like `tenantctl render`.
     out_dir: Path = field(default_factory=lambda: Path("out"))
-    _dns_drivers: dict[str, cloudflare.CloudflareDns] = field(default_factory=dict, repr=False)
     _database_drivers: dict[str, tuple[terraform.Terraform, postgres.TenantDatabases]] = field(
         default_factory=dict, repr=False
     )
