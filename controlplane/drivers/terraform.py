@@ -288,7 +288,7 @@ class Terraform:
             and not (self.workspace(unit.tenant_id, unit.module) / "terraform.tfstate").exists()
         ):
             return PlanSummary(add=1, changes=(("create", f"module.{MODULE} ({unit.module})"),))
-        workspace = self._prepare(unit)
+        workspace = self.prepare(unit)
         result = self._run(
             workspace, unit, "plan", "-input=false", "-json", f"-lock-timeout={self.lock_timeout}"
         )
@@ -311,7 +311,7 @@ class Terraform:
         Returns:
             The module's outputs.
         """
-        workspace = self._prepare(unit)
+        workspace = self.prepare(unit)
         args = [
             "apply",
             "-auto-approve",
@@ -321,9 +321,10 @@ class Terraform:
         ]
         args += [f"-replace=module.{MODULE}.{address}" for address in replace]
         result = self._run(workspace, unit, *args)
-        for msg in _json_lines(result.stdout):
-            if msg.get("type") == "outputs":
-                return _flatten(msg.get("outputs", {}))
+        # The plan phase sends an `outputs` message without values; the last one has them.
+        final = [m for m in _json_lines(result.stdout) if m.get("type") == "outputs"]
+        if final and "value" in final[-1].get("outputs", {}).get("module", {}):
+            return _flatten(final[-1]["outputs"])
         return self.outputs(unit) or {}
 
     def outputs(self, unit: Unit) -> dict[str, str] | None:
@@ -334,7 +335,7 @@ class Terraform:
             if not state.exists():
                 return None
             return _flatten(json.loads(state.read_text()).get("outputs", {}))
-        result = self._run(self._prepare(unit), unit, "output", "-json")
+        result = self._run(self.prepare(unit), unit, "output", "-json")
         return _flatten(json.loads(result.stdout or "{}")) or None
 
     def destroy(self, unit: Unit) -> None:
@@ -342,7 +343,7 @@ class Terraform:
         workspace = self.workspace(unit.tenant_id, unit.module)
         if self.backend is None and not (workspace / "terraform.tfstate").exists():
             return
-        self._prepare(unit)
+        self.prepare(unit)
         self._run(
             workspace,
             unit,
@@ -410,7 +411,7 @@ class Terraform:
             root["provider"] = dict(providers)
         return root
 
-    def _prepare(self, unit: Unit) -> Path:
+    def prepare(self, unit: Unit) -> Path:
         """Write the module call and run `terraform init` when it (or the module) changed."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         workspace.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,216 @@
+"""The database step against a real Postgres and the real terraform binary.
+
+Two standard tenants in one shared database: every cross-tenant attempt by one tenant's
+app role fails, tables created later get RLS forced, drift is found by verify and
+repaired by apply, and a no-op re-run starts no terraform process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import conninfo
+
+from controlplane.drivers import postgres, terraform
+from controlplane.engine.steps import StepContext
+from controlplane.errors import ConflictError
+from controlplane.models.platform import PlatformConfig
+from controlplane.models.tenants import Tenant
+from controlplane.steps import database
+
+MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
+pytestmark = pytest.mark.slow
+
+
+def make_tenant(tenant_id: str, tier: str = "standard") -> Tenant:
+    return Tenant.model_validate(
+        {"id": tenant_id, "name": tenant_id.title(), "tier": tier, "region": "us-east-1"}
+    )
+
+
+def build(root: Path, url: str) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
+    passwords = postgres.DerivedPasswords(b"test-master-key")
+
+    def secrets(tenant_id: str, module: str) -> dict[str, str]:
+        del module
+        return {"app_password_verifier": postgres.scram_verifier(passwords.password(tenant_id))}
+
+    env = postgres.libpq_env(url)
+    targets = {"shared": terraform.Target(env=env), "dedicated": terraform.Target(env=env)}
+    driver = terraform.Terraform(root, MODULES, targets, secrets=secrets)
+    return driver, postgres.TenantDatabases({"shared": url, "dedicated": url}, passwords)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, database_url: str) -> Iterator[tuple[database.DatabaseStep, str]]:
+    driver, checker = build(tmp_path / "tf", database_url)
+    step = database.DatabaseStep(driver, checker)
+    yield step, database_url
+    for tenant_id in ("iso-a", "iso-b"):
+        step.destroy(StepContext(make_tenant(tenant_id), PlatformConfig(), "cleanup"))
+
+
+def app_connection(url: str, tenant_id: str) -> psycopg.Connection:
+    role = f"tenant_{tenant_id.replace('-', '_')}_app"
+    password = postgres.DerivedPasswords(b"test-master-key").password(tenant_id)
+    return psycopg.connect(
+        conninfo.make_conninfo(url, user=role, password=password), autocommit=True
+    )
+
+
+def denied(conn: psycopg.Connection, sql: str) -> bool:
+    try:
+        conn.execute(sql)
+    except psycopg.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup) -> None:
+    step, url = setup
+    contexts = {t: StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b")}
+    for ctx in contexts.values():
+        outputs = step.apply(ctx).outputs
+        assert outputs["schema"] == f"tenant_{ctx.tenant.id.replace('-', '_')}"
+        assert step.verify(ctx) == []
+
+    with app_connection(url, "iso-b") as b:
+        b.execute("CREATE TABLE orders (id int, tenant_id text)")
+        b.execute("INSERT INTO orders VALUES (1, 'iso-b')")
+        forced = b.execute(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'orders'::regclass"
+        ).fetchone()
+        assert forced == (True, True)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            b.execute("INSERT INTO orders VALUES (2, 'iso-a')")  # RLS WITH CHECK
+        assert b.execute("SHOW search_path").fetchone() == ("tenant_iso_b",)
+        assert b.execute("SHOW statement_timeout").fetchone() == ("30s",)
+
+    with app_connection(url, "iso-a") as a:
+        attempts = [
+            "SELECT * FROM tenant_iso_b.orders",
+            "INSERT INTO tenant_iso_b.orders VALUES (3, 'iso-a')",
+            "CREATE TABLE tenant_iso_b.stolen (id int)",
+            "CREATE TABLE public.leak (id int)",
+            "SET ROLE tenant_iso_b_app",
+            "SET ROLE tenant_iso_b_owner",
+            "ALTER TABLE tenant_iso_b.orders NO FORCE ROW LEVEL SECURITY",
+        ]
+        assert [sql for sql in attempts if not denied(a, sql)] == []
+
+
+def test_verify_finds_drift_and_apply_repairs_it(setup) -> None:
+    step, url = setup
+    ctx_a, ctx_b = (StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b"))
+    step.apply(ctx_a)
+    step.apply(ctx_b)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("GRANT USAGE ON SCHEMA tenant_iso_b TO tenant_iso_a_app")
+        admin.execute("GRANT tenant_iso_b_owner TO tenant_iso_a_app")
+    problems = step.verify(ctx_a)
+    assert any("tenant_iso_b" in p and "schemas" in p for p in problems)
+    assert any("tenant_iso_b_owner" in p for p in problems)
+    step.apply(ctx_a)
+    assert step.verify(ctx_a) == []
+
+
+def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it(setup) -> None:
+    step, _ = setup
+    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    first = step.fingerprint(ctx)
+    assert step.fingerprint(ctx) == first
+    platform = PlatformConfig.model_validate(
+        {
+            "tiers": {
+                "standard": {
+                    **PlatformConfig().tiers["standard"].model_dump(),
+                    "database": {"connection_limit": 5, "statement_timeout": "5s"},
+                }
+            }
+        }
+    )
+    assert step.fingerprint(StepContext(ctx.tenant, platform, "op")) != first
+
+
+def test_dedicated_database_on_self_hosted_postgres(setup) -> None:
+    step, url = setup
+    tenant = make_tenant("iso-big", "enterprise")
+    ctx = StepContext(tenant, PlatformConfig(), "op")
+    try:
+        outputs = step.apply(ctx).outputs
+        assert outputs["module"] == "dedicated-db-postgres"
+        assert outputs["database"] == "tenant_iso_big"
+        assert step.verify(ctx) == []
+        app = conninfo.make_conninfo(url, user="tenant_iso_big_app", dbname="tenant_iso_big")
+        with psycopg.connect(app, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int)")
+            assert denied(conn, "CREATE TABLE public.leak (id int)")
+    finally:
+        platform = PlatformConfig()
+        unprotected = Tenant.model_validate(
+            {**tenant.model_dump(mode="json"), "lifecycle": {"deletion_protection": False}}
+        )
+        step.apply(StepContext(unprotected, platform, "op"))
+        step.destroy(StepContext(unprotected, platform, "op"))
+    with psycopg.connect(url) as admin:
+        assert (
+            admin.execute("SELECT 1 FROM pg_database WHERE datname = 'tenant_iso_big'").fetchone()
+            is None
+        )
+
+
+def test_kill_9_during_apply_then_rerun_converges(setup) -> None:
+    step, _ = setup
+    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    driver = step.provisioner
+    assert isinstance(driver, terraform.Terraform)
+    unit = database.unit_for(ctx.tenant, ctx.platform)
+    workspace = driver.prepare(unit)
+    proc = subprocess.Popen(
+        ["terraform", "apply", "-auto-approve", "-input=false"],
+        cwd=workspace,
+        env=driver.environment(unit),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lock_info = workspace / ".terraform.tfstate.lock.info"
+    deadline = time.monotonic() + 30
+    while not lock_info.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+    step.apply(ctx)  # the OS dropped the dead process's lock: no manual step needed
+    assert step.verify(ctx) == []
+
+
+def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup) -> None:
+    step, _ = setup
+    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    driver = step.provisioner
+    assert isinstance(driver, terraform.Terraform)
+    driver.lock_timeout = "0s"
+    workspace = driver.prepare(database.unit_for(ctx.tenant, ctx.platform))
+    lock_id = "3c8a1b7e-0000-4000-8000-000000000001"
+    (workspace / ".terraform.tfstate.lock.info").write_text(
+        json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner-7"})
+    )
+    with (workspace / "terraform.tfstate").open("a") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running terraform holds
+        with pytest.raises(ConflictError) as caught:
+            step.apply(ctx)
+    message = caught.value.message
+    assert lock_id in message
+    assert f"terraform -chdir={workspace} force-unlock {lock_id}" in message
+    assert "ci@runner-7" in message
+    step.apply(ctx)  # lock released: converges
+    assert step.verify(ctx) == []
