@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ EXAMPLES = ROOT / "tenant-configs"
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A real Postgres: TENANTCTL_TEST_DATABASE_URL, or an embedded pgserver for the session."""
     configured = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
     if configured:
@@ -27,9 +29,13 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pgserver  # noqa: PLC0415
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Not under pytest's basetemp: concurrent pytest sessions prune each other's old
+    # basetemps, which would delete a running server's data directory.
+    pgdata = Path(tempfile.mkdtemp(prefix="tenantctl-test-pg-"))
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     yield str(server.get_uri())
     server.cleanup()
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def _with_db(url: str, name: str) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -20,6 +21,7 @@ __all__ = [
     "metadata",
     "operation_steps",
     "operations",
+    "request_budgets",
     "tenant_hosts",
     "tenant_locks",
     "tenants",
@@ -92,6 +94,14 @@ tenant_locks = Table(
     Column("holder", Text, nullable=False),
     Column("token", BigInteger, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+request_budgets = Table(
+    "request_budgets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("tokens", Float(precision=53), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 audit_log = Table(

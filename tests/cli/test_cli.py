@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,8 +20,15 @@ runner = CliRunner()
 
 
 def tenantctl(*args: str) -> tuple[int, str]:
+    """Exit code and everything printed (stdout and stderr)."""
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output
+
+
+def tenantctl_json(*args: str) -> tuple[int, Any]:
+    """Exit code and the parsed stdout of a `-o json` command (progress goes to stderr)."""
+    result = runner.invoke(app, [*args, "-o", "json"])
+    return result.exit_code, json.loads(result.stdout)
 
 
 @pytest.fixture
@@ -52,21 +60,19 @@ def test_schema_is_json_schema() -> None:
 
 @pytest.mark.usefixtures("cli_env")
 def test_plan_apply_get_describe_audit(configs: Path) -> None:
-    code, output = tenantctl("plan", "-f", str(configs), "-o", "json")
-    assert code == 0 and {p["action"] for p in json.loads(output)} == {"create"}
+    code, plans = tenantctl_json("plan", "-f", str(configs))
+    assert code == 0 and {p["action"] for p in plans} == {"create"}
 
-    code, output = tenantctl("apply", "-f", str(configs), "--yes", "-o", "json")
-    assert code == 0, output
-    assert {o["result"] for o in json.loads(output[output.index("[") :])} == {"applied"}
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes")
+    assert code == 0 and {o["result"] for o in outcomes} == {"applied"}
 
-    code, output = tenantctl("plan", "-f", str(configs), "-o", "json")
-    assert {p["action"] for p in json.loads(output)} == {"unchanged"}
+    code, plans = tenantctl_json("plan", "-f", str(configs))
+    assert {p["action"] for p in plans} == {"unchanged"}
 
-    code, output = tenantctl("apply", "-f", str(configs), "--yes", "-o", "json")
-    assert code == 0 and {o["result"] for o in json.loads(output)} == {"unchanged"}
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes")
+    assert code == 0 and {o["result"] for o in outcomes} == {"unchanged"}
 
-    code, output = tenantctl("get", "-o", "json")
-    tenants = json.loads(output)
+    code, tenants = tenantctl_json("get")
     assert code == 0 and len(tenants) == 5 and {t["status"] for t in tenants} == {"active"}
 
     code, output = tenantctl("describe", "tenant-100", "-o", "yaml")
@@ -77,8 +83,8 @@ def test_plan_apply_get_describe_audit(configs: Path) -> None:
     }
     assert [s["status"] for s in detail["steps"]] == ["done"] * len(detail["steps"])
 
-    code, output = tenantctl("audit", "--tenant", "tenant-100", "-o", "json")
-    actions = [e["action"] for e in json.loads(output)]
+    code, entries = tenantctl_json("audit", "--tenant", "tenant-100")
+    actions = [e["action"] for e in entries]
     assert code == 0 and actions.count("operation.succeeded") == 1
 
 
@@ -87,8 +93,8 @@ def test_changed_file_plans_an_update_with_fields(configs: Path) -> None:
     assert tenantctl("apply", "-f", str(configs), "--yes")[0] == 0
     path = configs / "corner-cafe.yaml"
     path.write_text(path.read_text().replace("retention_days: 14", "retention_days: 21"))
-    _, output = tenantctl("plan", "-f", str(configs), "-o", "json")
-    plans = {p["tenant"]: p for p in json.loads(output)}
+    _, listed = tenantctl_json("plan", "-f", str(configs))
+    plans = {p["tenant"]: p for p in listed}
     assert plans["corner-cafe"]["action"] == "update"
     assert plans["corner-cafe"]["fields"] == ["lifecycle.retention_days"]
     assert plans["bluebird"]["action"] == "unchanged"
