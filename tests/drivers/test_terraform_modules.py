@@ -1,0 +1,88 @@
+"""Every module passes `terraform validate`; the runner's errors and plan parsing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from controlplane.drivers import terraform
+from controlplane.errors import ConflictError, TerraformError
+
+MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
+
+
+def _validate(module: str, tmp_path: Path) -> dict[str, object]:
+    runner = terraform.SubprocessRunner()
+    (tmp_path / "terraformrc").write_text(terraform.cli_config(terraform.DEFAULT_MIRROR, None))
+    work = tmp_path / module
+    shutil.copytree(MODULES / module, work)
+    env = {"TF_CLI_CONFIG_FILE": str(tmp_path / "terraformrc"), "PATH": "/usr/local/bin:/usr/bin"}
+    init = runner.run(["init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env)
+    assert init.code == 0, init.stderr
+    result = runner.run(["validate", "-json", "-no-color"], cwd=work, env=env)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("module", ["shared-schema", "dedicated-db-postgres"])
+def test_builtin_modules_validate(module: str, tmp_path: Path) -> None:
+    report = _validate(module, tmp_path)
+    assert report["valid"] is True, report["diagnostics"]
+
+
+@pytest.mark.slow
+def test_aws_module_validates_with_the_provider_from_the_mirror(tmp_path: Path) -> None:
+    report = _validate("dedicated-db-aws", tmp_path)
+    assert report["valid"] is True, report["diagnostics"]
+
+
+def _result(stdout: str = "", stderr: str = "", code: int = 1) -> terraform.CommandResult:
+    return terraform.CommandResult(("terraform", "apply"), stdout, stderr, code)
+
+
+LOCK_DIAGNOSTIC = json.dumps(
+    {
+        "type": "diagnostic",
+        "diagnostic": {
+            "severity": "error",
+            "summary": "Error acquiring the state lock",
+            "detail": "Lock Info:\n  ID:        abc-123\n  Who:       ops@host\n",
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("reason", "result", "kind", "retryable", "needle"),
+    [
+        ("lock held", _result(LOCK_DIAGNOSTIC), ConflictError, False, "force-unlock abc-123"),
+        (
+            "network blip",
+            _result(stderr="dial tcp: connection refused"),
+            TerraformError,
+            True,
+            "refused",
+        ),
+        (
+            "bad input",
+            _result(stderr="Error: Invalid value for variable"),
+            TerraformError,
+            False,
+            "Invalid",
+        ),
+    ],
+)
+def test_classify(reason, result, kind, retryable, needle) -> None:
+    error = terraform.classify(result, workspace=Path("/w"))
+    assert type(error) is kind, reason
+    assert error.retryable is retryable, reason
+    assert needle in error.message, reason
+
+
+def test_cli_config_uses_only_the_mirror_and_the_cache() -> None:
+    text = terraform.cli_config("/opt/tf-plugins", Path("/data/plugin-cache"))
+    assert 'path    = "/opt/tf-plugins"' in text
+    assert 'exclude = ["registry.terraform.io/*/*"]' in text
+    assert 'plugin_cache_dir = "/data/plugin-cache"' in text

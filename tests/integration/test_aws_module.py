@@ -1,0 +1,110 @@
+"""`dedicated-db-aws` applies and destroys against moto's server (slow: one test)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from controlplane.drivers import terraform
+from controlplane.models.platform import PlatformConfig
+from controlplane.models.tenants import Tenant
+from controlplane.steps import database
+
+MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
+MOTO = Path(sys.executable).with_name("moto_server")
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL
+    )
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(key, value)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path: Path) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_url)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in enumerate("ab")
+    ]
+    platform = PlatformConfig.model_validate(
+        {
+            "databases": {
+                "dedicated_backend": "aws",
+                "aws_endpoint_url": moto_url,
+                "vpc_id": vpc,
+                "subnet_ids": subnets,
+            }
+        }
+    )
+    tenant = Tenant.model_validate(
+        {
+            "id": "rds-one",
+            "name": "RDS One",
+            "tier": "enterprise",
+            "region": "us-east-1",
+            "lifecycle": {"deletion_protection": False},
+        }
+    )
+    unit = database.unit_for(tenant, platform)
+    assert unit.module == "dedicated-db-aws"
+    services = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+    aws = terraform.Target(
+        providers=lambda region: {
+            "aws": {
+                "region": region,
+                "skip_credentials_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "endpoints": dict.fromkeys(services, moto_url),
+            }
+        },
+        required_providers={"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
+    )
+    driver = terraform.Terraform(tmp_path / "tf", MODULES, {"aws": aws})
+    outputs = driver.apply(unit)
+
+    rds = boto3.client("rds", region_name="us-east-1", endpoint_url=moto_url)
+    instance = rds.describe_db_instances(DBInstanceIdentifier="tenantctl-rds-one")["DBInstances"][0]
+    assert outputs["instance_id"] == "tenantctl-rds-one"
+    assert instance["StorageEncrypted"] is True
+    assert instance["KmsKeyId"] == outputs["kms_key_arn"]
+    assert instance["PubliclyAccessible"] is False
+    assert instance["BackupRetentionPeriod"] >= 7
+    assert instance["IAMDatabaseAuthenticationEnabled"] is True
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=moto_url)
+    key_id = outputs["kms_key_arn"].rsplit("/", 1)[-1]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    sg = ec2.describe_security_groups(GroupIds=[outputs["security_group_id"]])["SecurityGroups"][0]
+    assert [r["IpRanges"][0]["CidrIp"] for r in sg["IpPermissions"]] == ["10.0.0.0/16"]
+
+    driver.destroy(unit)
+    assert rds.describe_db_instances()["DBInstances"] == []
+    assert os.path.exists(tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws")
