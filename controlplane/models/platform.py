@@ -141,7 +141,6 @@ class KubernetesSettings(_Strict):
     """How tenants map onto Kubernetes: names, network endpoints, secrets, render output."""
 
     namespace_prefix: str = Field(default="tenant-", pattern=r"^[a-z0-9-]{0,20}$")
-    render_dir: str = "out"
     kubeconfig: str = ""
     dedicated_clusters: dict[str, str] = Field(
         default_factory=dict,

@@ -28,8 +28,10 @@ __all__ = [
     "COMPONENTS",
     "COMPUTE",
     "CONFIG",
+    "KINDS",
     "KUSTOMIZATION",
     "NETWORK",
+    "PLATFORM",
     "PLATFORM_DIR",
     "component_file",
     "compute",
@@ -46,6 +48,25 @@ COMPUTE = "compute"
 CONFIG = "config"
 NETWORK = "network"
 COMPONENTS = (COMPUTE, CONFIG, NETWORK)
+PLATFORM = "platform"
+# Every kind a component may hold: listed (and pruned) even when none is desired now.
+KINDS: dict[str, tuple[tuple[str, str], ...]] = {
+    COMPUTE: (
+        ("v1", "Namespace"),
+        ("v1", "ResourceQuota"),
+        ("v1", "LimitRange"),
+        ("v1", "ServiceAccount"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ),
+    CONFIG: (("v1", "ConfigMap"), ("v1", "Secret"), ("external-secrets.io/v1", "ExternalSecret")),
+    NETWORK: (
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        (istio.API_VERSION, "PeerAuthentication"),
+        (istio.API_VERSION, "AuthorizationPolicy"),
+    ),
+    PLATFORM: (("scheduling.k8s.io/v1", "PriorityClass"),),
+}
 KUSTOMIZATION = "kustomization.yaml"
 # Tenant ids are DNS labels, so a leading underscore can never clash with one.
 PLATFORM_DIR = "_platform"
@@ -141,7 +162,7 @@ def tenant_files(tenant: Tenant, platform: PlatformConfig) -> dict[str, str]:
 
 def platform_files(platform: PlatformConfig) -> dict[str, str]:
     """Platform objects every cluster needs (the tier PriorityClasses), for render mode."""
-    name = "priorityclasses.yaml"
+    name = component_file(PLATFORM)
     return {
         f"kubernetes/{name}": objects.to_yaml(priority_classes(platform)),
         f"kubernetes/{KUSTOMIZATION}": kustomization([name]),

@@ -1,0 +1,691 @@
+"""Kubernetes: server-side apply of a tenant's objects, prune by label, drift diff.
+
+Two implementations of the same small interface (`converge`, `differences`,
+`remove`):
+
+- `KubernetesClusters` talks to API servers through the official client. It lists
+  what a scope owns (one labelled list per kind, across namespaces), compares desired
+  and live objects field by field in memory, and only then writes: a server-side apply
+  (field manager `tenantctl`) for objects that differ, a delete for objects no longer
+  wanted. A converged tenant therefore costs reads only. Inside `snapshot()` the lists
+  are shared by every scope, so reconciling 1,000 tenants costs a handful of lists.
+- `RenderedClusters` writes the same objects as files for GitOps (Argo CD, Flux).
+
+Every SDK exception is translated here (`_translated`) into the control plane's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from controlplane.errors import ConfigError, ConflictError, KubernetesError, SourceLocation
+
+__all__ = [
+    "FIELD_MANAGER",
+    "KINDS",
+    "FieldDifference",
+    "KubernetesClusters",
+    "ObjectChange",
+    "RenderedClusters",
+    "Scope",
+]
+
+FIELD_MANAGER = "tenantctl"
+_APPLY = "application/apply-patch+yaml"
+_PAGE = 500
+_SERVER_SET = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
+
+
+class Scope(Protocol):
+    """What one converge owns: a cluster and the labels of its inventory."""
+
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def component(self) -> str: ...
+    @property
+    def selector(self) -> Mapping[str, str]: ...
+    @property
+    def kinds(self) -> Sequence[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """A write made (or, from `differences`, needed): create, update, delete or noop."""
+
+    action: str
+    target: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FieldDifference:
+    """One field whose live value differs from the desired one.
+
+    `owner` names the other field managers that own the live value. An imperative
+    edit (an Update: `kubectl edit/patch/replace`) is drift, which apply reverts;
+    a value another *applier* owns (`contested`) is a conflict between two declarative
+    owners, which apply reports unless forced.
+    """
+
+    target: str
+    path: str
+    want: str
+    have: str
+    owner: str = ""
+    contested: bool = False
+
+    def __str__(self) -> str:
+        by = f" (changed by {self.owner})" if self.owner else ""
+        return f"{self.target} {self.path}: want {self.want}, have {self.have}{by}"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def base(self) -> str:
+        if "/" not in self.api_version:
+            return f"/api/{self.api_version}"
+        return f"/apis/{self.api_version}"
+
+    def collection(self, namespace: str = "") -> str:
+        if namespace and self.namespaced:
+            return f"{self.base()}/namespaces/{namespace}/{self.plural}"
+        return f"{self.base()}/{self.plural}"
+
+    def item(self, namespace: str, name: str) -> str:
+        return f"{self.collection(namespace)}/{name}"
+
+
+KINDS: dict[tuple[str, str], _Kind] = {
+    (k.api_version, k.kind): k
+    for k in (
+        _Kind("v1", "Namespace", "namespaces", namespaced=False),
+        _Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True),
+        _Kind("v1", "LimitRange", "limitranges", namespaced=True),
+        _Kind("v1", "ServiceAccount", "serviceaccounts", namespaced=True),
+        _Kind("v1", "ConfigMap", "configmaps", namespaced=True),
+        _Kind("v1", "Secret", "secrets", namespaced=True),
+        _Kind("rbac.authorization.k8s.io/v1", "Role", "roles", namespaced=True),
+        _Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", namespaced=True),
+        _Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", namespaced=True),
+        _Kind("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False),
+        _Kind("security.istio.io/v1", "PeerAuthentication", "peerauthentications", True),
+        _Kind("security.istio.io/v1", "AuthorizationPolicy", "authorizationpolicies", True),
+        _Kind("external-secrets.io/v1", "ExternalSecret", "externalsecrets", namespaced=True),
+    )
+}
+
+Obj = dict[str, Any]
+_Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+def _kind_of(obj: Mapping[str, Any]) -> _Kind:
+    key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+    if key not in KINDS:
+        msg = f"tenantctl does not manage {key[1]} ({key[0]}) objects"
+        raise KubernetesError(msg)
+    return KINDS[key]
+
+
+def _key(obj: Mapping[str, Any]) -> _Key:
+    meta = obj.get("metadata") or {}
+    return (obj["apiVersion"], obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+def _target(key: _Key) -> str:
+    _, kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _matches(obj: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    have = (obj.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items())
+
+
+# --- error translation -----------------------------------------------------------------
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    value = (exc.headers or {}).get("Retry-After") if exc.headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        return str(exc.reason or exc.status)
+    return str(body.get("message") or exc.reason or exc.status)
+
+
+@contextlib.contextmanager
+def _translated(what: str, cluster: str) -> Iterator[None]:
+    """Map kubernetes/urllib3 exceptions to ConflictError / KubernetesError."""
+    try:
+        yield
+    except ApiException as exc:
+        message = f"cluster '{cluster}': {what}: {_status_message(exc)}"
+        status = exc.status or 0
+        if status == 409 and "Apply failed" in message:
+            hint = (
+                " — another field manager changed these fields; re-run with forced "
+                "conflicts (platform.kubernetes.force_conflicts: true) to take them back"
+            )
+            raise ConflictError(message + hint) from exc
+        retryable = status in (409, 429) or status >= 500 or status == 0
+        if status in (401, 403):
+            message += " — check the kube context's credentials and RBAC"
+        raise KubernetesError(message, retryable=retryable, retry_after=_retry_after(exc)) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        msg = f"cluster '{cluster}': {what}: API server unreachable ({exc.__class__.__name__})"
+        raise KubernetesError(msg, retryable=True) from exc
+
+
+# --- field-level comparison ------------------------------------------------------------
+
+
+def _leaves(value: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every leaf; lists and empty maps are leaves (atomic)."""
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            yield from _leaves(child, (*prefix, str(key)))
+    else:
+        yield prefix, value
+
+
+def _at(obj: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_MISSING = _Missing()
+
+
+def _owned(fields: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Leaf paths of a managedFields `fieldsV1` trie (list items count as their list)."""
+    children = {k: v for k, v in fields.items() if k != "."}
+    if not children or any(not k.startswith("f:") for k in children):
+        yield prefix
+        return
+    for key, child in children.items():
+        yield from _owned(child or {}, (*prefix, key[2:]))
+
+
+def _owners(live: Mapping[str, Any]) -> dict[tuple[str, ...], dict[str, str]]:
+    """Leaf path -> {manager: operation} owning it, from the live object's managedFields."""
+    found: dict[tuple[str, ...], dict[str, str]] = {}
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        for path in _owned(entry.get("fieldsV1") or {}):
+            manager = str(entry.get("manager", ""))
+            found.setdefault(path, {})[manager] = str(entry.get("operation", ""))
+    return found
+
+
+def _show(path: tuple[str, ...], value: Any, secret: bool) -> str:
+    if value is _MISSING:
+        return "<absent>"
+    if secret and path[:1] == ("data",):
+        return "<redacted>"
+    return repr(value)
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return "".join(f"[{p}]" if "." in p or "/" in p else f".{p}" for p in path)
+
+
+def _compare(key: _Key, want: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDifference]:
+    """Fields of `want` whose live value differs, plus fields we own but no longer want."""
+    secret = key[1] == "Secret"
+    owners = _owners(live)
+    target = _target(key)
+    wanted = dict(_leaves(want))
+    found = []
+    for path, value in wanted.items():
+        have = _at(live, path)
+        if have != value:
+            others = {m: op for m, op in owners.get(path, {}).items() if m != FIELD_MANAGER}
+            found.append(
+                FieldDifference(
+                    target,
+                    _dotted(path),
+                    _show(path, value, secret),
+                    _show(path, have, secret),
+                    owner=", ".join(sorted(others)),
+                    contested=any(op == "Apply" for op in others.values()),
+                )
+            )
+    for path, managers in owners.items():
+        if FIELD_MANAGER in managers and not _related(path, wanted):
+            have = _at(live, path)
+            if have is not _MISSING:
+                found.append(
+                    FieldDifference(target, _dotted(path), "<absent>", _show(path, have, secret))
+                )
+    return found
+
+
+def _related(path: tuple[str, ...], wanted: Mapping[tuple[str, ...], Any]) -> bool:
+    if path in wanted:
+        return True
+    return any(w[: len(path)] == path or path[: len(w)] == w for w in wanted)
+
+
+def _owned_by_us(live: Mapping[str, Any]) -> bool:
+    entries = (live.get("metadata") or {}).get("managedFields")
+    return entries is None or any(e.get("manager") == FIELD_MANAGER for e in entries)
+
+
+# --- live clusters ---------------------------------------------------------------------
+
+
+class _Api:
+    """JSON requests on one cluster through the official client's transport."""
+
+    def __init__(self, api: k8s_client.ApiClient, cluster: str, timeout: float) -> None:
+        self.api = api
+        self.cluster = cluster
+        self.timeout = timeout
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self.timeout
+        )
+        response.read()  # type: ignore[no-untyped-call]
+        types = {"200": "object", "201": "object", "202": "object"}
+        return self.api.response_deserialize(response, types).data
+
+    def list(self, kind: _Kind, labels: Mapping[str, str]) -> list[Obj]:
+        """Every object of `kind` with `labels`, across namespaces (paged)."""
+        items: list[Obj] = []
+        token = ""
+        while True:
+            query: list[tuple[str, Any]] = [("labelSelector", _selector(labels)), ("limit", _PAGE)]
+            if token:
+                query.append(("continue", token))
+            try:
+                page = self.call("GET", kind.collection(), query=query)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return []
+                raise
+            for item in page.get("items") or []:
+                items.append({"apiVersion": kind.api_version, "kind": kind.kind, **item})
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+    def apply(self, obj: Mapping[str, Any], *, force: bool) -> Obj:
+        kind = _kind_of(obj)
+        _, _, namespace, name = _key(obj)
+        query = [("fieldManager", FIELD_MANAGER), ("force", force)]
+        result: Obj = self.call(
+            "PATCH", kind.item(namespace, name), query=query, body=dict(obj), content_type=_APPLY
+        )
+        return result
+
+    def delete(self, key: _Key) -> None:
+        kind = KINDS[(key[0], key[1])]
+        try:
+            self.call(
+                "DELETE",
+                kind.item(key[2], key[3]),
+                query=[("propagationPolicy", "Background")],
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def exists(self, key: _Key) -> bool:
+        kind = KINDS[(key[0], key[1])]
+        try:
+            self.call("GET", kind.item(key[2], key[3]))
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+class _Snapshot:
+    """Lists shared by every scope during one pass: (cluster, kind) -> key -> object."""
+
+    def __init__(self, inventory: Mapping[str, str]) -> None:
+        self.inventory = dict(inventory)
+        self.lists: dict[tuple[str, tuple[str, str]], dict[_Key, Obj]] = {}
+        self.lock = threading.Lock()
+
+
+class KubernetesClusters:
+    """Live mode: converge scopes on the clusters named in platform.yaml.
+
+    Args:
+        contexts: cluster name -> kube context ("" = the kubeconfig's current context).
+        kubeconfig: kubeconfig path ("" = $KUBECONFIG or ~/.kube/config).
+        clients: ready ApiClients by cluster name (used instead of the kubeconfig).
+        namespace_timeout: seconds `remove` waits for a namespace to terminate.
+    """
+
+    def __init__(
+        self,
+        contexts: Mapping[str, str],
+        kubeconfig: str = "",
+        *,
+        clients: Mapping[str, k8s_client.ApiClient] | None = None,
+        namespace_timeout: float = 60.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self._contexts = dict(contexts)
+        self._kubeconfig = kubeconfig
+        self._apis = {
+            name: _Api(api, name, request_timeout) for name, api in (clients or {}).items()
+        }
+        self._timeout = request_timeout
+        self._namespace_timeout = namespace_timeout
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+
+    def _api(self, cluster: str) -> _Api:
+        with self._lock:
+            if cluster not in self._apis:
+                self._apis[cluster] = _Api(self._connect(cluster), cluster, self._timeout)
+            return self._apis[cluster]
+
+    def _connect(self, cluster: str) -> k8s_client.ApiClient:
+        if cluster not in self._contexts:
+            where = SourceLocation("platform.yaml", None, f"platform.clusters.{cluster}")
+            raise ConfigError([(where, f"no cluster '{cluster}' is configured")])
+        context = self._contexts[cluster] or None
+        try:
+            api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=self._kubeconfig or None, context=context
+            )
+            return api
+        except (ConfigException, OSError) as exc:
+            msg = (
+                f"cluster '{cluster}': cannot load kube context '{context or '(current)'}' "
+                f"from {self._kubeconfig or 'the default kubeconfig'}: {exc}"
+            )
+            raise KubernetesError(msg) from exc
+
+    @contextlib.contextmanager
+    def snapshot(self, inventory: Mapping[str, str]) -> Iterator[None]:
+        """Observe in bulk: within this block each kind is listed once per cluster.
+
+        `inventory` selects everything the control plane manages (e.g. managed-by);
+        each scope then filters the shared lists in memory. Our own writes update them.
+        """
+        self._snapshot = _Snapshot(inventory)
+        try:
+            yield
+        finally:
+            self._snapshot = None
+
+    def observe(self, scope: Scope) -> dict[_Key, Obj]:
+        """Live objects of the scope, by identity: one labelled list per kind."""
+        api = self._api(scope.cluster)
+        found: dict[_Key, Obj] = {}
+        for kind_key in scope.kinds:
+            kind = KINDS[kind_key]
+            for key, obj in self._list(api, kind, scope.selector).items():
+                if _matches(obj, scope.selector):
+                    found[key] = obj
+        return found
+
+    def _list(self, api: _Api, kind: _Kind, selector: Mapping[str, str]) -> dict[_Key, Obj]:
+        snap = self._snapshot
+        if snap is None:
+            with _translated(f"list {kind.plural}", api.cluster):
+                return {_key(o): o for o in api.list(kind, selector)}
+        slot = (api.cluster, (kind.api_version, kind.kind))
+        with snap.lock:
+            if slot not in snap.lists:
+                with _translated(f"list {kind.plural}", api.cluster):
+                    snap.lists[slot] = {_key(o): o for o in api.list(kind, snap.inventory)}
+            return dict(snap.lists[slot])
+
+    def _remember(self, cluster: str, key: _Key, obj: Obj | None) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        with snap.lock:
+            objects = snap.lists.get((cluster, (key[0], key[1])))
+            if objects is None:
+                return
+            if obj is None:
+                objects.pop(key, None)
+            else:
+                objects[key] = {"apiVersion": key[0], "kind": key[1], **obj}
+
+    def differences(
+        self, scope: Scope, desired: Sequence[Mapping[str, Any]]
+    ) -> list[FieldDifference]:
+        """Field-level differences between desired and live objects (no writes)."""
+        live = self.observe(scope)
+        found: list[FieldDifference] = []
+        wanted = {_key(d): d for d in desired}
+        for key, want in wanted.items():
+            if key not in live:
+                found.append(FieldDifference(_target(key), ".", "<object>", "<absent>"))
+            else:
+                found.extend(_compare(key, want, live[key]))
+        for key, obj in live.items():
+            if key not in wanted and _owned_by_us(obj):
+                found.append(FieldDifference(_target(key), ".", "<absent>", "<object>"))
+        return found
+
+    def converge(
+        self,
+        scope: Scope,
+        desired: Sequence[Mapping[str, Any]],
+        *,
+        force: bool = False,
+        prune: bool = True,
+    ) -> list[ObjectChange]:
+        """Apply what differs, prune what is no longer wanted; no write when converged.
+
+        Raises:
+            ConflictError: a differing field belongs to another field manager and
+                `force` is false.
+            KubernetesError: the API server refused or failed a request.
+        """
+        api = self._api(scope.cluster)
+        live = self.observe(scope)
+        changes: list[ObjectChange] = []
+        wanted = {_key(d): d for d in desired}
+        for key, want in wanted.items():
+            drift = _compare(key, want, live[key]) if key in live else None
+            if drift == []:
+                continue
+            # Revert imperative edits of our fields; leave contests to an explicit force.
+            # A create never forces: an unlabelled object of the same name is not ours.
+            take_back = force or (drift is not None and not any(d.contested for d in drift))
+            with _translated(f"apply {_target(key)}", api.cluster):
+                result = api.apply(want, force=take_back)
+            self._remember(api.cluster, key, result)
+            detail = ", ".join(d.path for d in drift or [])
+            changes.append(ObjectChange("update" if drift else "create", _target(key), detail))
+        if prune:
+            changes.extend(self._prune(api, live, wanted))
+        return changes
+
+    def _prune(
+        self, api: _Api, live: Mapping[_Key, Obj], wanted: Mapping[_Key, Any]
+    ) -> list[ObjectChange]:
+        changes = []
+        # Namespaces last: deleting one takes its contents with it.
+        for key in sorted(set(live) - set(wanted), key=lambda k: k[1] == "Namespace"):
+            if not _owned_by_us(live[key]):
+                continue  # labelled like ours, but never applied by us: not ours to delete
+            with _translated(f"delete {_target(key)}", api.cluster):
+                api.delete(key)
+            self._remember(api.cluster, key, None)
+            changes.append(ObjectChange("delete", _target(key), "no longer desired"))
+        return changes
+
+    def remove(self, scope: Scope) -> list[ObjectChange]:
+        """Delete everything the scope owns; waits for namespaces to finish terminating.
+
+        Raises:
+            KubernetesError: (retryable) a namespace is still terminating after the wait.
+        """
+        api = self._api(scope.cluster)
+        live = self.observe(scope)
+        changes = self._prune(api, live, {})
+        namespaces = [k for k in live if k[1] == "Namespace" and _owned_by_us(live[k])]
+        self._wait_gone(api, namespaces)
+        return changes
+
+    def _wait_gone(self, api: _Api, keys: Sequence[_Key]) -> None:
+        deadline = time.monotonic() + self._namespace_timeout
+        pause = 0.05
+        for key in keys:
+            while True:
+                with _translated(f"read {_target(key)}", api.cluster):
+                    if not api.exists(key):
+                        break
+                if time.monotonic() >= deadline:
+                    msg = (
+                        f"cluster '{api.cluster}': {_target(key)} is still terminating after "
+                        f"{self._namespace_timeout:.0f}s (finalizers pending); will retry"
+                    )
+                    raise KubernetesError(msg, retryable=True, retry_after=5.0)
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+
+# --- render mode -----------------------------------------------------------------------
+
+
+class RenderedClusters:
+    """Render mode: each scope's objects become `<out>/<tenant>/kubernetes/<component>.yaml`.
+
+    Args:
+        out_dir: root of the rendered tree (`OUT`).
+        dump: objects -> YAML text (the same function `tenantctl render` uses).
+        kustomization: file names -> kustomization.yaml text.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        dump: Callable[[Sequence[Mapping[str, Any]]], str],
+        kustomization: Callable[[Sequence[str]], str],
+    ) -> None:
+        self.out_dir = out_dir
+        self._dump = dump
+        self._kustomization = kustomization
+
+    def _file(self, scope: Scope) -> Path:
+        return self.out_dir / scope.tenant_id / "kubernetes" / f"{scope.component}.yaml"
+
+    def differences(
+        self, scope: Scope, desired: Sequence[Mapping[str, Any]]
+    ) -> list[FieldDifference]:
+        """Whether the rendered file matches what would be written now."""
+        path = self._file(scope)
+        have = path.read_text() if path.exists() else None
+        if have == self._dump(desired):
+            return []
+        state = "<absent>" if have is None else "<older render>"
+        return [FieldDifference(str(path), ".", "<rendered>", state)]
+
+    def converge(
+        self,
+        scope: Scope,
+        desired: Sequence[Mapping[str, Any]],
+        *,
+        force: bool = False,
+        prune: bool = True,
+    ) -> list[ObjectChange]:
+        """Write the scope's file (only when its bytes change) and the kustomization."""
+        del force, prune  # a file is replaced whole; nothing to conflict with
+        path = self._file(scope)
+        text = self._dump(desired)
+        if path.exists() and path.read_text() == text:
+            return []
+        action = "update" if path.exists() else "create"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(path, text)
+        self._write_kustomization(path.parent)
+        return [ObjectChange(action, str(path), f"{len(desired)} object(s)")]
+
+    def remove(self, scope: Scope) -> list[ObjectChange]:
+        """Delete the scope's file (and the tenant's folder once it is empty)."""
+        path = self._file(scope)
+        if not path.exists():
+            return []
+        path.unlink()
+        self._write_kustomization(path.parent)
+        return [ObjectChange("delete", str(path))]
+
+    def _write_kustomization(self, folder: Path) -> None:
+        target = folder / "kustomization.yaml"
+        files = sorted(p.name for p in folder.glob("*.yaml") if p.name != target.name)
+        if files:
+            _write(target, self._kustomization(files))
+            return
+        target.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+            folder.parent.rmdir()
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace `path` atomically, so a reader never sees half a file."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
