@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from controlplane.engine.steps import Step
 from controlplane.engine.stores import TenantRegistry
 from controlplane.steps import database, records
+from controlplane.steps import kubernetes as kubernetes_steps
 
 __all__ = ["KIND", "Dependencies", "steps"]
 
@@ -25,6 +26,10 @@ class Dependencies:
     # The database step runs when both are given (Terraform workspaces + isolation checks).
     provisioner: database.Provisioner | None = None
     isolation: database.IsolationChecker | None = None
+    # Kubernetes (server-side apply, or files in render mode): compute, config and network
+    # run when given; `passwords` lets live mode write the tenant's database Secret.
+    kubernetes: kubernetes_steps.KubernetesBackend | None = None
+    passwords: kubernetes_steps.PasswordSource | None = None
 
 
 def steps(deps: Dependencies) -> list[Step]:
@@ -32,5 +37,9 @@ def steps(deps: Dependencies) -> list[Step]:
     ordered: list[Step] = [records.RecordStep(deps.registry)]
     if deps.provisioner is not None and deps.isolation is not None:
         ordered.append(database.DatabaseStep(deps.provisioner, deps.isolation))
+    if deps.kubernetes is not None:
+        ordered.append(kubernetes_steps.ComputeStep(deps.kubernetes))
+        ordered.append(kubernetes_steps.ConfigStep(deps.kubernetes, passwords=deps.passwords))
+        ordered.append(kubernetes_steps.NetworkStep(deps.kubernetes))
     ordered.append(records.ActivateStep(deps.registry))
     return ordered

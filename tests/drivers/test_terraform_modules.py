@@ -23,7 +23,8 @@ def _validate(module: str, tmp_path: Path) -> dict[str, object]:
     init = runner.run(["init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env)
     assert init.code == 0, init.stderr
     result = runner.run(["validate", "-json", "-no-color"], cwd=work, env=env)
-    return json.loads(result.stdout)
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
 
 
 @pytest.mark.parametrize("module", ["shared-schema", "dedicated-db-postgres"])
@@ -74,7 +75,9 @@ LOCK_DIAGNOSTIC = json.dumps(
         ),
     ],
 )
-def test_classify(reason, result, kind, retryable, needle) -> None:
+def test_classify(
+    reason: str, result: terraform.CommandResult, kind: type, retryable: bool, needle: str
+) -> None:
     error = terraform.classify(result, workspace=Path("/w"))
     assert type(error) is kind, reason
     assert error.retryable is retryable, reason

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import socket
 import subprocess
 import sys
@@ -107,4 +107,5 @@ def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path:
 
     driver.destroy(unit)
     assert rds.describe_db_instances()["DBInstances"] == []
-    assert os.path.exists(tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws")
+    state = tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws" / "terraform.tfstate"
+    assert json.loads(state.read_text())["resources"] == []

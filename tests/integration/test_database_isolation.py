@@ -23,12 +23,13 @@ from psycopg import conninfo
 from controlplane.drivers import postgres, terraform
 from controlplane.engine.steps import StepContext
 from controlplane.errors import ConflictError
-from controlplane.models.platform import PlatformConfig
+from controlplane.models.platform import PlatformConfig, Tier
 from controlplane.models.tenants import Tenant
 from controlplane.steps import database
 
 MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
 pytestmark = pytest.mark.slow
+Setup = tuple[database.DatabaseStep, str]
 
 
 def make_tenant(tenant_id: str, tier: str = "standard") -> Tenant:
@@ -51,7 +52,7 @@ def build(root: Path, url: str) -> tuple[terraform.Terraform, postgres.TenantDat
 
 
 @pytest.fixture
-def setup(tmp_path: Path, database_url: str) -> Iterator[tuple[database.DatabaseStep, str]]:
+def setup(tmp_path: Path, database_url: str) -> Iterator[Setup]:
     driver, checker = build(tmp_path / "tf", database_url)
     step = database.DatabaseStep(driver, checker)
     yield step, database_url
@@ -75,7 +76,7 @@ def denied(conn: psycopg.Connection, sql: str) -> bool:
     return False
 
 
-def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup) -> None:
+def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup: Setup) -> None:
     step, url = setup
     contexts = {t: StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b")}
     for ctx in contexts.values():
@@ -87,7 +88,8 @@ def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup) ->
         b.execute("CREATE TABLE orders (id int, tenant_id text)")
         b.execute("INSERT INTO orders VALUES (1, 'iso-b')")
         forced = b.execute(
-            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'orders'::regclass"
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE oid = 'orders'::regclass"
         ).fetchone()
         assert forced == (True, True)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -108,7 +110,7 @@ def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup) ->
         assert [sql for sql in attempts if not denied(a, sql)] == []
 
 
-def test_verify_finds_drift_and_apply_repairs_it(setup) -> None:
+def test_verify_finds_drift_and_apply_repairs_it(setup: Setup) -> None:
     step, url = setup
     ctx_a, ctx_b = (StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b"))
     step.apply(ctx_a)
@@ -123,7 +125,9 @@ def test_verify_finds_drift_and_apply_repairs_it(setup) -> None:
     assert step.verify(ctx_a) == []
 
 
-def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it(setup) -> None:
+def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it(
+    setup: Setup,
+) -> None:
     step, _ = setup
     ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
     first = step.fingerprint(ctx)
@@ -132,7 +136,7 @@ def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it
         {
             "tiers": {
                 "standard": {
-                    **PlatformConfig().tiers["standard"].model_dump(),
+                    **PlatformConfig().tiers[Tier.STANDARD].model_dump(),
                     "database": {"connection_limit": 5, "statement_timeout": "5s"},
                 }
             }
@@ -141,7 +145,7 @@ def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it
     assert step.fingerprint(StepContext(ctx.tenant, platform, "op")) != first
 
 
-def test_dedicated_database_on_self_hosted_postgres(setup) -> None:
+def test_dedicated_database_on_self_hosted_postgres(setup: Setup) -> None:
     step, url = setup
     tenant = make_tenant("iso-big", "enterprise")
     ctx = StepContext(tenant, PlatformConfig(), "op")
@@ -168,7 +172,7 @@ def test_dedicated_database_on_self_hosted_postgres(setup) -> None:
         )
 
 
-def test_kill_9_during_apply_then_rerun_converges(setup) -> None:
+def test_kill_9_during_apply_then_rerun_converges(setup: Setup) -> None:
     step, _ = setup
     ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
     driver = step.provisioner
@@ -193,7 +197,7 @@ def test_kill_9_during_apply_then_rerun_converges(setup) -> None:
     assert step.verify(ctx) == []
 
 
-def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup) -> None:
+def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup: Setup) -> None:
     step, _ = setup
     ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
     driver = step.provisioner
@@ -214,3 +218,19 @@ def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup)
     assert "ci@runner-7" in message
     step.apply(ctx)  # lock released: converges
     assert step.verify(ctx) == []
+
+
+def test_plan_reads_terraform_plan_json(setup: Setup) -> None:
+    step, _ = setup
+    tenant = make_tenant("iso-a")
+    ctx = StepContext(tenant, PlatformConfig(), "op")
+    assert [c.action for c in step.plan(ctx)] == ["create"]  # never applied: no process
+    step.apply(ctx)
+    assert [c.action for c in step.plan(ctx)] == ["noop"]
+    limits = {"connection_limit": 5, "statement_timeout": "5s"}
+    standard = PlatformConfig().tiers[Tier.STANDARD].model_dump()
+    tighter = PlatformConfig.model_validate({"tiers": {"standard": {**standard, "database": limits}}})
+    changes = step.plan(StepContext(tenant, tighter, "op"))
+    assert [(c.action, c.target) for c in changes] == [
+        ("replace", "database/module.database.terraform_data.grants")
+    ]

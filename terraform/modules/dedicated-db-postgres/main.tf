@@ -22,11 +22,16 @@ locals {
 # Identity: the names. Replaced only when a name changes; its destroy-time provisioner
 # is the only thing that drops data, so re-running the grants never does.
 resource "terraform_data" "identity" {
-  input = merge(local.inputs, {
+  input = {
+    tenant_id           = var.tenant_id
+    database            = var.database_name
+    schema              = var.schema_name
+    owner_role          = var.owner_role
+    app_role            = var.app_role
     sql_dir             = "${path.module}/sql"
     psql                = local.psql
     deletion_protection = var.deletion_protection
-  })
+  }
   triggers_replace = [for k in ["tenant_id", "database", "owner_role", "app_role"] : local.inputs[k]]
 
   provisioner "local-exec" {

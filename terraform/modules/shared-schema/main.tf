@@ -22,7 +22,14 @@ locals {
 # Identity: the names. Replaced only when a name changes; its destroy-time provisioner
 # is the only thing that drops data, so re-running the grants never does.
 resource "terraform_data" "identity" {
-  input            = merge(local.inputs, { sql_dir = "${path.module}/sql", psql = local.psql })
+  input = {
+    tenant_id  = var.tenant_id
+    schema     = var.schema_name
+    owner_role = var.owner_role
+    app_role   = var.app_role
+    sql_dir    = "${path.module}/sql"
+    psql       = local.psql
+  }
   triggers_replace = [for k in ["tenant_id", "schema", "owner_role", "app_role"] : local.inputs[k]]
 
   provisioner "local-exec" {
