@@ -8,7 +8,11 @@ export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/terraformrc
 
 .PHONY: install demo test test-fast lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) terraform/terraformrc
+
+# CLI config for running terraform by hand in the modules (the driver writes its own).
+terraform/terraformrc: $(STAMP) controlplane/drivers/terraform.py
+	$(BIN)/python -c 'import pathlib, controlplane.drivers.terraform as t; pathlib.Path("$@").write_text(t.cli_config(t.DEFAULT_MIRROR, None))'
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh
