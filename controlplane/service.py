@@ -19,6 +19,7 @@ from typing import Any
 
 from controlplane.config import loading
 from controlplane.config.loading import TenantSource
+from controlplane.drivers import kubernetes as kubernetes_driver
 from controlplane.drivers import postgres, terraform
 from controlplane.engine import diffing
 from controlplane.engine.retrying import RetryPolicy
@@ -29,8 +30,12 @@ from controlplane.flows import onboarding
 from controlplane.models.operations import Lease
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant, TenantFile
+from controlplane.resources import rendering
+from controlplane.resources.kubernetes import bundles as kubernetes_bundles
+from controlplane.resources.kubernetes import objects as kubernetes_objects
 from controlplane.state import database
 from controlplane.state.store import Store, default_actor, new_holder
+from controlplane.steps import kubernetes as kubernetes_steps
 from controlplane.steps.records import spec_fingerprint
 
 __all__ = [
@@ -151,6 +156,18 @@ def _database_drivers(
     return provisioner, postgres.TenantDatabases(servers, passwords)
 
 
+def _kubernetes_backend(
+    platform: PlatformConfig, out_dir: Path
+) -> kubernetes_steps.KubernetesBackend:
+    """Server-side apply on the platform's clusters (live), or files under `out_dir`."""
+    if platform.modes.kubernetes != "live":
+        return kubernetes_driver.RenderedClusters(
+            out_dir, kubernetes_objects.to_yaml, kubernetes_bundles.kustomization
+        )
+    contexts = {name: cluster.context for name, cluster in platform.clusters.items()}
+    return kubernetes_driver.KubernetesClusters(contexts, platform.kubernetes.kubeconfig)
+
+
 @dataclass
 class Service:
     """Stateful operations over the state store."""
@@ -163,6 +180,9 @@ class Service:
     # Render mode writes here: OUT/<tenant-id>/dns.yaml, like `tenantctl render`.
     out_dir: Path = field(default_factory=lambda: Path("out"))
     _database_drivers: dict[str, tuple[terraform.Terraform, postgres.TenantDatabases]] = field(
+        default_factory=dict, repr=False
+    )
+    _kubernetes_backends: dict[str, kubernetes_steps.KubernetesBackend] = field(
         default_factory=dict, repr=False
     )
 
@@ -185,8 +205,26 @@ class Service:
             self._database_drivers[key] = _database_drivers(platform)
         provisioner, isolation = self._database_drivers[key]
         return onboarding.Dependencies(
-            registry=self.store, provisioner=provisioner, isolation=isolation
+            registry=self.store,
+            provisioner=provisioner,
+            isolation=isolation,
+            kubernetes=self._kubernetes(platform),
+            passwords=self._passwords(platform),
         )
+
+    def _kubernetes(self, platform: PlatformConfig) -> kubernetes_steps.KubernetesBackend:
+        """One backend per cluster set, so API connections are reused across tenants."""
+        key = repr((platform.modes.kubernetes, sorted(platform.clusters.items()), self.out_dir))
+        if key not in self._kubernetes_backends:
+            self._kubernetes_backends[key] = _kubernetes_backend(platform, self.out_dir)
+        return self._kubernetes_backends[key]
+
+    @staticmethod
+    def _passwords(platform: PlatformConfig) -> kubernetes_steps.PasswordSource | None:
+        """Live mode writes the database Secret; render mode only references it."""
+        if platform.modes.kubernetes != "live":
+            return None
+        return postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
 
     def _context(
         self, source: TenantSource, platform: PlatformConfig, operation_id: str = ""
@@ -368,6 +406,59 @@ class Service:
         ctx = StepContext(tenant, platform, "", source_file=row["source_file"] or "")
         steps = self._steps(platform)
         return [f"{step.name}: {problem}" for step in steps for problem in step.verify(ctx)]
+
+    @staticmethod
+    def render(
+        sources: Sequence[TenantSource], platform: PlatformConfig, out_dir: Path
+    ) -> list[Path]:
+        """Write the GitOps files: `OUT/<tenant-id>/...` per tenant and `OUT/_platform/`.
+
+        Byte-stable: a file is rewritten only when its bytes change. Returns what was written.
+        """
+        trees = {rendering.PLATFORM_DIR: rendering.platform_files(platform)}
+        for source in sources:
+            trees[source.tenant.id] = rendering.tenant_files(source.tenant, platform)
+        written = []
+        for folder, files in trees.items():
+            for relative, text in sorted(files.items()):
+                path = out_dir / folder / relative
+                if path.exists() and path.read_text() == text:
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+                written.append(path)
+        return written
+
+    def diff(
+        self, sources: Sequence[TenantSource], platform: PlatformConfig
+    ) -> list[dict[str, str]]:
+        """Field-level differences between desired and live Kubernetes objects, per tenant.
+
+        Reads only, in bulk: one labelled list per kind and cluster for all tenants.
+        """
+        backend = self._kubernetes(platform)
+        steps = kubernetes_steps.tenant_steps(backend, self._passwords(platform))
+        rows: list[dict[str, str]] = []
+        with backend.snapshot(kubernetes_steps.INVENTORY):
+            for source in sources:
+                done = self.store.last_done(source.tenant.id, kubernetes_steps.DATABASE_STEP)
+                outputs: dict[str, dict[str, str]] = (
+                    {kubernetes_steps.DATABASE_STEP: dict(done.outputs)} if done else {}
+                )
+                ctx = self._context(source, platform).with_outputs(outputs)
+                rows.extend(
+                    {
+                        "tenant": source.tenant.id,
+                        "step": step.name,
+                        "object": d.target,
+                        "field": d.path,
+                        "want": d.want,
+                        "have": d.have,
+                    }
+                    for step in steps
+                    for d in step.differences(ctx)
+                )
+        return rows
 
     def audit(self, tenant_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest audit entries first."""
