@@ -14,6 +14,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fakes.cloudflare_fixtures",
+    "tests.fakes.kube_fixtures",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,130 @@
+"""Server-side defaults and light validation, as the real apiserver applies them on writes.
+
+Defaults matter to clients that diff desired against live objects: a real server adds
+`policyTypes` to NetworkPolicies, `type: Opaque` to Secrets, `preemptionPolicy` to
+PriorityClasses and so on, and a fake that did not would hide drift-detection bugs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.fakes.kube_apiserver import errors
+from tests.fakes.kube_apiserver.registry import ResourceType
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_MAX_LABEL = 63
+_MAX_SUBDOMAIN = 253
+_RBAC = "rbac.authorization.k8s.io"
+
+
+def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Fill in the defaults the real apiserver would (in place)."""
+    spec = obj.get("spec")
+    if rtype.kind == "Namespace":
+        name = obj["metadata"]["name"]
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    elif rtype.kind == "Secret":
+        obj.setdefault("type", "Opaque")
+    elif rtype.kind == "PriorityClass":
+        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict):
+        _default_network_policy(spec)
+    elif rtype.kind in ("RoleBinding", "ClusterRoleBinding"):
+        for subject in obj.get("subjects") or []:
+            if subject.get("kind") in ("User", "Group"):
+                subject.setdefault("apiGroup", _RBAC)
+    elif rtype.kind == "LimitRange" and isinstance(spec, dict):
+        for item in spec.get("limits") or []:
+            _default_limit(item)
+
+
+def _default_network_policy(spec: dict[str, Any]) -> None:
+    if "policyTypes" not in spec:
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in rule.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+
+
+def _default_limit(item: dict[str, Any]) -> None:
+    if item.get("type") != "Container":
+        return
+    if "default" not in item and item.get("max"):
+        item["default"] = dict(item["max"])
+    if "defaultRequest" not in item:
+        source = item.get("default") or item.get("min")
+        if source:
+            item["defaultRequest"] = dict(source)
+
+
+def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Reject what the real apiserver rejects most often (names, labels, required fields).
+
+    Raises:
+        ApiError: 422 Invalid with one cause per problem.
+    """
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    causes: list[tuple[str, str, str]] = []
+    causes += _name_problems(rtype, name)
+    for key, value in (meta.get("labels") or {}).items():
+        causes += _label_problems(key, value)
+    causes += _kind_problems(rtype, obj)
+    if causes:
+        raise errors.invalid(rtype, name, causes)
+
+
+def _name_problems(rtype: ResourceType, name: str) -> list[tuple[str, str, str]]:
+    if not name:
+        return [("FieldValueRequired", "metadata.name", "name or generateName is required")]
+    label_like = rtype.kind == "Namespace"
+    pattern, limit = (
+        (_DNS1123_LABEL, _MAX_LABEL) if label_like else (_DNS1123_SUBDOMAIN, _MAX_SUBDOMAIN)
+    )
+    if len(name) > limit or not pattern.match(name):
+        what = "RFC 1123 label" if label_like else "RFC 1123 subdomain"
+        detail = (
+            f'"{name}": a lowercase {what} must consist of lower case alphanumeric characters, '
+            "'-' or '.', and must start and end with an alphanumeric character"
+        )
+        return [("FieldValueInvalid", "metadata.name", detail)]
+    return []
+
+
+def _label_problems(key: str, value: Any) -> list[tuple[str, str, str]]:
+    name = key.rsplit("/", 1)[-1]
+    prefix = key.rsplit("/", 1)[0] if "/" in key else ""
+    problems: list[tuple[str, str, str]] = []
+    bad_prefix = bool(prefix) and not _DNS1123_SUBDOMAIN.match(prefix)
+    if len(name) > _MAX_LABEL or not _LABEL_NAME.match(name) or bad_prefix:
+        detail = f"\"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'"
+        problems.append(("FieldValueInvalid", "metadata.labels", detail))
+    if not isinstance(value, str) or len(value) > _MAX_LABEL or not _LABEL_VALUE.match(value):
+        detail = (
+            f'"{value}": a valid label must be an empty string or consist of alphanumeric '
+            "characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+        )
+        problems.append(("FieldValueInvalid", "metadata.labels", detail))
+    return problems
+
+
+def _kind_problems(rtype: ResourceType, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if rtype.kind in ("RoleBinding", "ClusterRoleBinding") and not obj.get("roleRef"):
+        return [("FieldValueRequired", "roleRef", "")]
+    if rtype.kind == "PriorityClass" and "value" not in obj:
+        return [("FieldValueRequired", "value", "")]
+    if rtype.kind in ("Role", "ClusterRole"):
+        return [
+            ("FieldValueRequired", f"rules[{i}].verbs", "verbs must contain at least one value")
+            for i, rule in enumerate(obj.get("rules") or [])
+            if not rule.get("verbs")
+        ]
+    return []
