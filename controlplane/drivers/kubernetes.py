@@ -629,6 +629,12 @@ class RenderedClusters:
         self._dump = dump
         self._kustomization = kustomization
 
+    @contextlib.contextmanager
+    def snapshot(self, inventory: Mapping[str, str]) -> Iterator[None]:
+        """Nothing to observe in bulk: files are read one by one."""
+        del inventory
+        yield
+
     def _file(self, scope: Scope) -> Path:
         return self.out_dir / scope.tenant_id / "kubernetes" / f"{scope.component}.yaml"
 

@@ -10,6 +10,7 @@ whose objects were changed by hand even when its input did not change.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +21,8 @@ from controlplane.resources.kubernetes import bundles, objects, placement
 from controlplane.resources.kubernetes.objects import Json, Manifest
 
 __all__ = [
+    "DATABASE_STEP",
+    "INVENTORY",
     "ComputeStep",
     "ConfigStep",
     "KubernetesBackend",
@@ -28,7 +31,13 @@ __all__ = [
     "Scope",
     "database_credentials",
     "scope_for",
+    "tenant_steps",
 ]
+
+# The step whose outputs (role, database, host) go into the live Secret.
+DATABASE_STEP = StepName("database")
+# Labels on everything the control plane manages: the selector of a bulk snapshot.
+INVENTORY = {objects.MANAGED_BY_LABEL: objects.MANAGED_BY}
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,10 @@ class KubernetesBackend(Protocol):
         """Delete everything the scope owns (a namespace: wait until it is gone)."""
         ...
 
+    def snapshot(self, inventory: Mapping[str, str]) -> AbstractContextManager[None]:
+        """Observe in bulk: inside the block, each kind is listed once for all scopes."""
+        ...
+
 
 class PasswordSource(Protocol):
     """Per-tenant database passwords (`drivers.postgres.DerivedPasswords`)."""
@@ -127,7 +140,7 @@ def _platform_scope(cluster: str) -> Scope:
 
 def database_credentials(ctx: StepContext, passwords: PasswordSource) -> dict[str, str]:
     """What the live Secret holds: the `database` step's outputs plus the password."""
-    outputs = ctx.outputs.get("database", {})
+    outputs = ctx.outputs.get(DATABASE_STEP, {})
     found = {
         "username": outputs.get("app_role", ""),
         "database": outputs.get("database", ""),
@@ -258,3 +271,10 @@ class NetworkStep(_KubernetesStep):
 
     component: str = bundles.NETWORK
     name: StepName = field(default=StepName("network"))
+
+
+def tenant_steps(
+    backend: KubernetesBackend, passwords: PasswordSource | None = None
+) -> list[_KubernetesStep]:
+    """The Kubernetes steps of onboarding, in order: compute, config, network."""
+    return [ComputeStep(backend), ConfigStep(backend, passwords=passwords), NetworkStep(backend)]
