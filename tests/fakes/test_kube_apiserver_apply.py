@@ -216,7 +216,7 @@ def test_atomic_lists_are_one_leaf(http: httpx.Client) -> None:
 
 def test_generation_tracks_spec_changes_only(http: httpx.Client) -> None:
     path = "/apis/security.istio.io/v1/namespaces/team/peerauthentications/default"
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "security.istio.io/v1",
         "kind": "PeerAuthentication",
         "metadata": {"name": "default", "namespace": "team"},

@@ -46,6 +46,10 @@ spec:
 """
 
 
+def namespace(name: str) -> client.V1Namespace:
+    return client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+
+
 def kubectl(cluster: FakeCluster, *args: str) -> subprocess.CompletedProcess[str]:
     assert KUBECTL is not None
     return subprocess.run(
@@ -60,21 +64,22 @@ def kubectl(cluster: FakeCluster, *args: str) -> subprocess.CompletedProcess[str
 
 def test_typed_client_crud_and_errors(kube_apiserver: FakeCluster) -> None:
     core = client.CoreV1Api(kube_apiserver.api_client())
-    core.create_namespace({"metadata": {"name": "acme"}})
-    made = core.create_namespaced_config_map(
-        "acme", {"metadata": {"name": "c"}, "data": {"k": "v"}}
-    )
-    assert made.metadata.managed_fields[0].manager == "OpenAPI-Generator"
-    assert core.read_namespace("acme").metadata.labels == {"kubernetes.io/metadata.name": "acme"}
+    core.create_namespace(namespace("acme"))
+    config_map = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"k": "v"})
+    made = core.create_namespaced_config_map("acme", config_map).to_dict()
+    assert made["metadata"]["managed_fields"][0]["manager"] == "OpenAPI-Generator"
+    labels = core.read_namespace("acme").to_dict()["metadata"]["labels"]
+    assert labels == {"kubernetes.io/metadata.name": "acme"}
     with pytest.raises(ApiException) as missing:
         core.read_namespaced_config_map("nope", "acme")
     assert missing.value.status == 404
-    names = [i.metadata.name for i in core.list_config_map_for_all_namespaces().items]
+    listed = core.list_config_map_for_all_namespaces().to_dict()["items"]
+    names = [i["metadata"]["name"] for i in listed]
     assert "c" in names
 
 
 def test_dynamic_client_server_side_apply(kube_apiserver: FakeCluster) -> None:
-    dyn = dynamic.DynamicClient(kube_apiserver.api_client())
+    dyn = dynamic.DynamicClient(kube_apiserver.api_client())  # type: ignore[no-untyped-call]
     namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
     policies = dyn.resources.get(api_version="security.istio.io/v1", kind="AuthorizationPolicy")
     namespaces.server_side_apply(
@@ -102,7 +107,7 @@ def test_dynamic_client_server_side_apply(kube_apiserver: FakeCluster) -> None:
 
 def test_typed_patch_with_apply_content_type(kube_apiserver: FakeCluster) -> None:
     core = client.CoreV1Api(kube_apiserver.api_client())
-    core.create_namespace({"metadata": {"name": "acme"}})
+    core.create_namespace(namespace("acme"))
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
     result = core.patch_namespaced_config_map(
         "c",
@@ -122,7 +127,7 @@ def test_typed_patch_with_apply_content_type(kube_apiserver: FakeCluster) -> Non
 def test_premium_cluster_is_independent(kube_apiserver: FakeCluster) -> None:
     premium = kube_apiserver.premium
     assert premium is not None
-    client.CoreV1Api(premium.api_client()).create_namespace({"metadata": {"name": "vip"}})
+    client.CoreV1Api(premium.api_client()).create_namespace(namespace("vip"))
     assert premium.store.get("Namespace", "vip") is not None
     assert kube_apiserver.store.get("Namespace", "vip") is None
     assert premium.url != kube_apiserver.url

@@ -9,8 +9,11 @@ import yaml
 
 
 class _Server(Protocol):
-    url: str
-    token: str
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
 
 
 def write_kubeconfig(path: Path, contexts: dict[str, _Server], current: str) -> Path:

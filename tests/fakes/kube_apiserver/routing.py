@@ -154,7 +154,7 @@ def _collection(store: Store, request: Request, target: Target, options: WriteOp
 def _list(store: Store, target: Target, query: dict[str, str]) -> dict[str, Any]:
     rtype = target.rtype
     try:
-        items, rv = store.list(
+        items, rv = store.list_objects(
             rtype,
             target.namespace,
             label_selector=query.get("labelSelector"),
@@ -246,7 +246,7 @@ def watch_events(
     since = query.get("resourceVersion") or "0"
     last = int(since) if since.isdigit() else 0
     if last == 0:
-        items, last = store.list(rtype, target.namespace)
+        items, last = store.list_objects(rtype, target.namespace)
         for item in items:
             if matches(item):
                 yield {"type": "ADDED", "object": item}

@@ -96,7 +96,7 @@ def parse_fields(selector: str | None) -> Callable[[dict[str, Any]], bool]:
 
 def _field_check(attr: str, op: str, value: str) -> Callable[[dict[str, Any]], bool]:
     def check(obj: dict[str, Any]) -> bool:
-        actual = (obj.get("metadata") or {}).get(attr, "")
+        actual = str((obj.get("metadata") or {}).get(attr, ""))
         return (actual == value) if op in ("=", "==") else (actual != value)
 
     return check

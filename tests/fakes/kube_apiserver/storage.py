@@ -123,7 +123,7 @@ class Store:
                 raise errors.not_found(rtype, name)
             return self._present(rtype, found)
 
-    def list(
+    def list_objects(
         self,
         rtype: ResourceType,
         namespace: str | None,
@@ -153,7 +153,7 @@ class Store:
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Test helper: all stored objects of a kind (optionally in one namespace)."""
-        return self.list(self.rtype(kind), namespace)[0]
+        return self.list_objects(self.rtype(kind), namespace)[0]
 
     # ---------------------------------------------------------------- writes
     def create(
@@ -293,7 +293,7 @@ class Store:
         options: WriteOptions,
     ) -> dict[str, Any]:
         """DELETE on a collection: removes every match, returns them as a List."""
-        items, _ = self.list(rtype, namespace, label_selector=label_selector)
+        items, _ = self.list_objects(rtype, namespace, label_selector=label_selector)
         for item in items:
             meta = item["metadata"]
             self.delete(rtype, (meta.get("namespace", ""), meta["name"]), options)
