@@ -26,6 +26,7 @@ demo: install
 	$(BIN)/tenantctl validate -f tenant-configs/
 	$(BIN)/tenantctl plan -f tenant-configs/
 	$(BIN)/tenantctl apply -f tenant-configs/ --yes
+	$(BIN)/tenantctl verify tenant-100
 	$(BIN)/tenantctl get
 
 test: install
