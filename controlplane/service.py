@@ -6,6 +6,7 @@ operations per tenant under a lease, many tenants in parallel (bounded).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -19,22 +20,24 @@ from typing import Any
 
 from controlplane.config import loading
 from controlplane.config.loading import TenantSource
+from controlplane.drivers import cloudflare, postgres, terraform
 from controlplane.drivers import kubernetes as kubernetes_driver
-from controlplane.drivers import postgres, terraform
 from controlplane.engine import diffing
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import Runner, StepEvent
 from controlplane.engine.steps import Change, Step, StepContext
 from controlplane.errors import ConfigError, ControlPlaneError, NotFoundError
 from controlplane.flows import onboarding
-from controlplane.models.operations import Lease
-from controlplane.models.platform import PlatformConfig
+from controlplane.models.operations import Lease, StepName
+from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.models.tenants import Tenant, TenantFile
+from controlplane.resources import dns as dns_resources
 from controlplane.resources import rendering
 from controlplane.resources.kubernetes import bundles as kubernetes_bundles
 from controlplane.resources.kubernetes import objects as kubernetes_objects
-from controlplane.state import database
+from controlplane.state import budgets, database
 from controlplane.state.store import Store, default_actor, new_holder
+from controlplane.steps import dns as dns_step
 from controlplane.steps import kubernetes as kubernetes_steps
 from controlplane.steps.records import spec_fingerprint
 
@@ -179,6 +182,7 @@ class Service:
     holder: str = ""
     # Render mode writes here: OUT/<tenant-id>/dns.yaml, like `tenantctl render`.
     out_dir: Path = field(default_factory=lambda: Path("out"))
+    _dns_drivers: dict[str, cloudflare.CloudflareDns] = field(default_factory=dict, repr=False)
     _database_drivers: dict[str, tuple[terraform.Terraform, postgres.TenantDatabases]] = field(
         default_factory=dict, repr=False
     )
@@ -208,9 +212,24 @@ class Service:
             registry=self.store,
             provisioner=provisioner,
             isolation=isolation,
+            dns_provider=self._dns_provider(platform),
             kubernetes=self._kubernetes(platform),
             passwords=self._passwords(platform),
         )
+
+    def _dns_provider(self, platform: PlatformConfig) -> dns_step.DnsProvider:
+        """Cloudflare through the shared request budget (live), or `OUT/<id>/dns.yaml`."""
+        if platform.modes.cloudflare is not DriverMode.LIVE:
+            return cloudflare.RenderedDns(self.out_dir)
+        key = f"{platform.cloudflare_zone_id}/{platform.cloudflare_request_budget}"
+        if key not in self._dns_drivers:
+            budget = budgets.PostgresRequestBudget(
+                self.store.engine, "cloudflare", limit=platform.cloudflare_request_budget
+            )
+            self._dns_drivers[key] = cloudflare.CloudflareDns(
+                platform.cloudflare_zone_id, budget=budget, tags=platform.cloudflare_record_tags
+            )
+        return self._dns_drivers[key]
 
     def _kubernetes(self, platform: PlatformConfig) -> kubernetes_steps.KubernetesBackend:
         """One backend per cluster set, so API connections are reused across tenants."""
@@ -367,8 +386,8 @@ class Service:
         """Every recorded tenant."""
         return self.store.list_tenants()
 
-    def describe(self, tenant_id: str) -> dict[str, Any]:
-        """A tenant with its hostnames, newest operation and that operation's steps."""
+    def describe(self, tenant_id: str, platform: PlatformConfig | None = None) -> dict[str, Any]:
+        """A tenant with its hostnames, DNS status, newest operation and its steps."""
         row = self.store.get_tenant(tenant_id)
         operations = self.store.operations_of(tenant_id, limit=5)
         steps = []
@@ -388,9 +407,37 @@ class Service:
         return {
             **row,
             "hosts": self.store.hosts_of(tenant_id),
+            "dns": self._dns_status(row, platform),
             "operations": operations,
             "steps": steps,
         }
+
+    def _dns_status(self, row: dict[str, Any], platform: PlatformConfig | None) -> dict[str, Any]:
+        """Custom hostnames' verification/SSL status and the records the tenant must publish.
+
+        Asks Cloudflare when it is live (platform from the argument, else the
+        platform.yaml beside the tenant's file); otherwise shows what the last `dns`
+        step recorded.
+        """
+        recorded = self.store.last_done(row["id"], StepName("dns"))
+        fallback = recorded.outputs.get("custom_hostnames", "[]") if recorded else "[]"
+        result: dict[str, Any] = {"source": "recorded", "custom_hostnames": json.loads(fallback)}
+        try:
+            if platform is None:
+                source = Path(row["source_file"]) if row["source_file"] else None
+                found = loading.find_platform_file([source]) if source else None
+                platform = loading.load_platform(found)
+            desired = dns_resources.desired(Tenant.model_validate(row["spec"]), platform)
+            result["hostname"] = desired.origin
+            if platform.modes.cloudflare is DriverMode.LIVE:
+                statuses = self._dns_provider(platform).status(desired)
+                result.update(
+                    source="cloudflare",
+                    custom_hostnames=json.loads(dns_step.hostnames_json(statuses)),
+                )
+        except ControlPlaneError as exc:
+            result["error"] = exc.message
+        return result
 
     def verify(self, tenant_id: str, platform_file: Path | None = None) -> list[str]:
         """Run every onboarding step's `verify` for a recorded tenant; problems as `step: text`.

@@ -231,7 +231,7 @@ class CloudflareDns:
     def _observe(self, response: httpx.Response) -> None:
         if response.status_code == 429:
             wait = _retry_after(response) or 1.0
-            log.warning("Cloudflare rate limit hit; pausing all callers for %.0fs", wait)
+            log.warning("Cloudflare rate limit hit; pausing all callers for %.1fs", wait)
             self.budget.penalise(wait)
 
     # -- reads ---------------------------------------------------------------------

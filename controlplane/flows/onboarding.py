@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from controlplane.engine.steps import Step
 from controlplane.engine.stores import TenantRegistry
-from controlplane.steps import database, records
+from controlplane.steps import database, dns, records
 from controlplane.steps import kubernetes as kubernetes_steps
 
 __all__ = ["KIND", "Dependencies", "steps"]
@@ -30,6 +30,8 @@ class Dependencies:
     # run when given; `passwords` lets live mode write the tenant's database Secret.
     kubernetes: kubernetes_steps.KubernetesBackend | None = None
     passwords: kubernetes_steps.PasswordSource | None = None
+    # Cloudflare (live) or the dns.yaml writer (render); the dns step runs when given.
+    dns_provider: dns.DnsProvider | None = None
 
 
 def steps(deps: Dependencies) -> list[Step]:
@@ -41,5 +43,8 @@ def steps(deps: Dependencies) -> list[Step]:
         ordered.append(kubernetes_steps.ComputeStep(deps.kubernetes))
         ordered.append(kubernetes_steps.ConfigStep(deps.kubernetes, passwords=deps.passwords))
         ordered.append(kubernetes_steps.NetworkStep(deps.kubernetes))
+    # dns comes after compute, config and network, right before activate.
+    if deps.dns_provider is not None:
+        ordered.append(dns.DnsStep(deps.dns_provider))
     ordered.append(records.ActivateStep(deps.registry))
     return ordered

@@ -75,6 +75,11 @@ class PostgresRequestBudget:
             available = conn.execute(_PEEK, self._params).scalar_one()
         return max(0.001, (1 - float(available)) / self.rate)
 
+    def available(self) -> float:
+        """Tokens in the bucket now (for status pages and tests); takes none."""
+        with self.engine.begin() as conn:
+            return float(conn.execute(_PEEK, self._params).scalar_one())
+
     def acquire(self) -> None:
         """Block until this caller may send one request."""
         while (wait := self.try_acquire()) > 0:

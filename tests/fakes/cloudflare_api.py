@@ -120,7 +120,7 @@ class _Zone:
             "modified_on": "2024-01-01T00:00:00.000000Z",
             "activated_on": "2024-01-01T00:00:00.000000Z",
             "account": {"id": self.account_id, "name": "Platform account"},
-            "owner": {"id": None, "type": "organization", "email": None},
+            "owner": {"id": self.account_id, "type": "organization", "name": "Platform"},
             "permissions": ["#dns_records:edit", "#ssl:edit"],
             "plan": {"id": self.plan, "name": f"{self.plan.title()} Website"},
             "meta": {"step": 2, "phishing_detected": False, "foundation_dns": False},
@@ -558,10 +558,12 @@ def _validated(body: dict[str, Any], zone: _Zone) -> dict[str, Any]:
         "proxiable": rtype in PROXIABLE,
         "proxied": proxied,
         "ttl": 1 if proxied else _checked_ttl(body.get("ttl", 1), zone),
-        "comment": _checked_comment(body.get("comment")),
         "tags": _checked_tags(body.get("tags") or []),
         "meta": {"auto_added": False, "source": "primary"},
     }
+    comment = _checked_comment(body.get("comment"))
+    if comment is not None:  # the schema's comment is a non-null string: omit when unset
+        record["comment"] = comment
     if "priority" in body:
         record["priority"] = body["priority"]
     return record
@@ -694,7 +696,7 @@ def _new_hostname(hostname: str, body: dict[str, Any]) -> dict[str, Any]:
         }
     )
     item: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
+        "id": _hex_id(),  # 32 hex (the schema's identifier); ssl.id is a 36-char UUID
         "hostname": hostname,
         "status": "pending",
         "created_at": _now(),

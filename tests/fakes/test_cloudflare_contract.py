@@ -1,0 +1,215 @@
+"""The Cloudflare emulator checked against the API contract (`shared/contracts`).
+
+Every response the emulator gives while the real driver (and the SDK directly, for the
+endpoints the driver does not use) exercises it is validated against the OpenAPI subset
+with an OAS 3.0-aware validator, success and failure alike. A test also pins that the
+driver's endpoints were all exercised, so a new SDK call cannot slip past the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import cloudflare
+import httpx
+import pytest
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from controlplane.drivers.cloudflare import CloudflareDns
+from controlplane.models.dns import DnsRecord, TenantDns
+from tests.fakes.cloudflare_api import PREFIX, Call, CloudflareEmulator, Fault
+from tests.fakes.cloudflare_fixtures import SDK_BASE_URL, TOKEN, ZONE
+
+CONTRACT = Path("/work/shared/contracts/cloudflare-dns.openapi.json")
+_LOCAL = Path(__file__).resolve().parents[2] / "shared" / "contracts" / CONTRACT.name
+DOC_URI = "urn:cloudflare-dns-openapi"
+
+# (method, path template) of every request CloudflareDns makes.
+DRIVER_ENDPOINTS = {
+    ("GET", "/zones/{zone_id}/dns_records"),
+    ("POST", "/zones/{zone_id}/dns_records"),
+    ("PATCH", "/zones/{zone_id}/dns_records/{dns_record_id}"),
+    ("DELETE", "/zones/{zone_id}/dns_records/{dns_record_id}"),
+    ("GET", "/zones/{zone_id}/custom_hostnames"),
+    ("POST", "/zones/{zone_id}/custom_hostnames"),
+    ("DELETE", "/zones/{zone_id}/custom_hostnames/{custom_hostname_id}"),
+}
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    path = CONTRACT if CONTRACT.exists() else _LOCAL
+    if not path.exists():
+        pytest.skip(f"contract {CONTRACT} is not available")
+    spec: dict[str, Any] = json.loads(path.read_text())
+    return spec
+
+
+@cache
+def _templates() -> list[tuple[re.Pattern[str], str]]:
+    out = []
+    for template in _spec()["paths"]:
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", template)
+        out.append((re.compile(f"^{pattern}$"), template))
+    return out
+
+
+def _template(path: str) -> str:
+    rel = path.removeprefix(PREFIX)
+    matches = [t for rx, t in _templates() if rx.match(rel)]
+    assert matches, f"emulator answered a path outside the contract: {path}"
+    return matches[0]
+
+
+def _pointer(*parts: str) -> str:
+    escaped = (quote(p.replace("~", "~0").replace("/", "~1"), safe="~") for p in parts)
+    return "#/" + "/".join(escaped)
+
+
+@cache
+def _validator(method: str, template: str, status: int) -> OAS30Validator:
+    """Validator of one response schema, resolving `#/components/...` in the whole spec."""
+    responses = _spec()["paths"][template][method.lower()]["responses"]
+    # The contract documents 200 and 4XX; a 5xx carries the same failure envelope.
+    key = str(status) if str(status) in responses else "4XX" if status >= 400 else ""
+    assert key in responses, f"{method} {template}: the contract has no HTTP {status}"
+    pointer = _pointer("paths", template, method.lower(), "responses", key, "content")
+    resource = Resource.from_contents(_spec(), default_specification=DRAFT4)
+    registry: Registry[Any] = Registry().with_resource(DOC_URI, resource)
+    ref = f"{DOC_URI}{pointer}/application~1json/schema"
+    return OAS30Validator({"$ref": ref}, registry=registry)
+
+
+def _check(call: Call) -> tuple[str, str]:
+    template = _template(call.path)
+    validator = _validator(call.method, template, call.status)
+    errors = sorted(validator.iter_errors(call.payload), key=str)
+    assert not errors, f"{call.method} {call.path} -> {call.status}: {errors[0]}"
+    return call.method, template
+
+
+def _tenant(tenant_id: str, *custom: str) -> TenantDns:
+    name = f"{tenant_id}.{ZONE}"
+    return TenantDns(
+        tenant_id=tenant_id,
+        owner="tenantctl",
+        zone=ZONE,
+        records=(DnsRecord("CNAME", name, f"ingress.{ZONE}"),),
+        custom_hostnames=custom,
+        origin=name,
+    )
+
+
+def _exercise_driver(emulator: CloudflareEmulator, dns: CloudflareDns, zone: str) -> None:
+    acme = _tenant("acme", "shop.acme.com")
+    dns.apply(acme)  # creates
+    dns.apply(acme)  # no-op reads
+    dns.status(acme)
+    emulator.seed_record(zone, type="A", name="taken", content="192.0.2.1")
+    with pytest.raises(Exception, match="taken"):
+        dns.apply(_tenant("taken"))  # collision: list only
+    emulator.seed_record(zone, type="CNAME", name="drift", content="old.example.net")
+    drift = _tenant("drift")
+    record = next(r for r in emulator.records(zone) if r["name"] == f"drift.{ZONE}")
+    emulator.seed_record(zone, type="TXT", name="other", content="x")
+    dns.client.dns.records.edit(
+        record["id"], zone_id=zone, type="CNAME", name="drift", ttl=1, comment=drift.comment
+    )
+    dns.apply(drift)  # PATCH towards the desired target
+    emulator.inject(Fault(status=500, times=1, method="POST", after_write=True))
+    dns.apply(_tenant("lossy"))  # 500 after the write, SDK retry -> 400 81057
+    dns.destroy(acme)
+
+
+def _exercise_sdk(client: cloudflare.Cloudflare, emulator: CloudflareEmulator, zone: str) -> None:
+    """The contract's other endpoints and error shapes, through the SDK directly."""
+    list(client.zones.list(per_page=5))
+    created = client.dns.records.create(
+        zone_id=zone, type="TXT", name="@", content="v=spf1 -all", ttl=3600
+    )
+    assert created is not None
+    client.dns.records.get(created.id, zone_id=zone)
+    client.dns.records.update(created.id, zone_id=zone, type="TXT", name="@", content="x", ttl=60)
+    host = client.custom_hostnames.create(
+        zone_id=zone, hostname="app.customer.example", ssl={"method": "http", "type": "dv"}
+    )
+    assert host is not None
+    client.custom_hostnames.get(host.id, zone_id=zone)
+    client.custom_hostnames.edit(host.id, zone_id=zone, ssl={"method": "txt"})
+    failures = [
+        lambda: client.dns.records.get("0" * 32, zone_id=zone),  # 404 81044
+        lambda: client.dns.records.list(zone_id="not-a-zone"),  # 400 7003/7000
+        lambda: client.dns.records.create(
+            zone_id=zone, type="TXT", name="t", content="x", ttl=5, proxied=True
+        ),  # 400 proxiable
+        lambda: client.dns.records.create(
+            zone_id=zone, type="TXT", name="t", content="x", ttl=5
+        ),  # 400 TTL
+    ]
+    for call in failures:
+        with pytest.raises(cloudflare.APIStatusError):
+            call()
+    with pytest.raises(cloudflare.ConflictError):
+        client.with_options(max_retries=0).custom_hostnames.create(
+            zone_id=zone, hostname="app.customer.example", ssl={"method": "http", "type": "dv"}
+        )
+    emulator.inject(Fault(status=429, retry_after=0.05, times=1, method="GET"))
+    client.dns.records.list(zone_id=zone, page=99)  # 429, then the empty page past the end
+    client.custom_hostnames.delete(host.id, zone_id=zone)
+    client.dns.records.delete(created.id, zone_id=zone)
+
+
+def test_every_emulator_response_matches_the_contract(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str, cloudflare_dns: CloudflareDns
+) -> None:
+    _exercise_driver(cloudflare_emulator, cloudflare_dns, cloudflare_zone)
+    driver_calls = list(cloudflare_emulator.calls)
+    client = cloudflare.Cloudflare(
+        api_token=TOKEN,
+        base_url=SDK_BASE_URL,
+        http_client=httpx.Client(transport=httpx.WSGITransport(app=cloudflare_emulator)),
+    )
+    _exercise_sdk(client, cloudflare_emulator, cloudflare_zone)
+
+    checked = {_check(call) for call in cloudflare_emulator.calls}
+    statuses = {c.status for c in cloudflare_emulator.calls}
+    assert {_check(c) for c in driver_calls} >= DRIVER_ENDPOINTS
+    assert len(checked) == 12  # all operations of the contract
+    assert {200, 400, 404, 409, 429, 500} <= statuses
+
+
+def test_failure_envelopes_carry_cloudflare_codes(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    emu = cloudflare_emulator
+    zone = cloudflare_zone
+    base = f"{PREFIX}/zones/{zone}/dns_records"
+
+    def post(body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        return emu.handle("POST", base, "", json.dumps(body).encode(), TOKEN)
+
+    cname = {"type": "CNAME", "name": "a", "content": "t.example.net", "ttl": 1}
+    assert post(cname)[0] == 200
+    cases = [
+        ("identical record", cname, 400, 81057),
+        ("CNAME onto a CNAME", {**cname, "content": "u.example.net"}, 400, 81053),
+        (
+            "A onto a CNAME",
+            {"type": "A", "name": "A.", "content": "192.0.2.1", "ttl": 1},
+            400,
+            81054,
+        ),
+    ]
+    for reason, body, status, code in cases:
+        got_status, _, payload = post(body)
+        assert (got_status, payload["errors"][0]["code"]) == (status, code), reason
+        _check(Call("POST", base, "", got_status, 0, payload))
+    status, _, payload = emu.handle("GET", f"{PREFIX}/zones", "", b"", "wrong-token")
+    assert (status, payload["errors"][0]["code"]) == (403, 10000)
