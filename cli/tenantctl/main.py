@@ -26,7 +26,7 @@ __all__ = ["app"]
 EXIT_CODES = """
 Exit codes: 0 ok · 1 unexpected error (details with --debug) · 2 invalid input ·
 3 not found · 4 conflict (lock held, name taken) · 5 outside system failed ·
-6 a step failed (see `tenantctl describe TENANT`).
+6 a step failed (see `tenantctl describe TENANT`) · 7 `diff` found differences.
 """
 
 app = typer.Typer(
@@ -49,6 +49,11 @@ PlatformOpt = Annotated[
     typer.Option("--platform", help="platform.yaml (default: the one beside the tenant files)."),
 ]
 Output = Annotated[Format, typer.Option("-o", "--output", help="table, json or yaml.")]
+OutDir = Annotated[
+    Path,
+    typer.Option("--out", help="Render mode output folder (OUT/<tenant-id>/...)."),
+]
+DIFF_FOUND = 7
 _state = {"debug": False}
 
 
@@ -137,6 +142,7 @@ def apply(
         float, typer.Option(min=0, help="Seconds to wait for a tenant locked by another run.")
     ] = 30.0,
     output: Output = Format.TABLE,
+    out_dir: OutDir = Path("out"),
 ) -> None:
     """Converge every tenant in the files: record, provision, activate.
 
@@ -151,7 +157,7 @@ def apply(
         return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
-    svc = _open(lock_wait=lock_timeout, on_event=_progress)
+    svc = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir)
     outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel))
     rows = [
         {
@@ -236,6 +242,42 @@ def verify(tenant: str, platform: PlatformOpt = None, output: Output = Format.TA
         out.print(f"[green]ok[/green]: {tenant} verified")
     if problems:
         raise typer.Exit(6)
+
+
+@app.command()
+def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("out")) -> None:
+    """Write every tenant's GitOps files: OUT/<tenant-id>/kubernetes/*.yaml + kustomization.
+
+    Byte-identical across runs (only changed files are rewritten), ready for Argo CD or
+    Flux; platform objects (tier PriorityClasses) go to OUT/_platform/. Never writes a
+    secret: database credentials are ExternalSecret references.
+
+    Example: tenantctl render -f tenant-configs/ --out out/
+    """
+    config, sources = _run(lambda: service.load(files, platform))
+    written = _run(lambda: service.Service.render(sources, config, out_dir))
+    out.print(
+        f"[green]ok[/green]: {len(sources)} tenant(s) rendered under {out_dir}/, "
+        f"{len(written)} file(s) changed",
+        highlight=False,
+    )
+
+
+@app.command()
+def diff(files: Files, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+    """Show field-level differences between desired and live Kubernetes objects.
+
+    Reads only (one list per kind for all tenants). Exit 0 when everything matches,
+    7 when there are differences. Secret values are never shown.
+
+    Example: tenantctl diff -f tenant-configs/
+    """
+    config, sources = _run(lambda: service.load(files, platform))
+    rows = _run(lambda: _open().diff(sources, config))
+    columns = ["tenant", "step", "object", "field", "want", "have"]
+    emit(out, rows, output, columns=columns, title="diff")
+    if rows:
+        raise typer.Exit(DIFF_FOUND)
 
 
 @app.command()
