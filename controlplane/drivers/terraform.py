@@ -126,9 +126,14 @@ class S3Backend:
             "encrypt": True,
             "use_lockfile": True,
         }
-        if self.endpoint_url:
-            settings["endpoints"] = {"s3": self.endpoint_url}
-            settings["use_path_style"] = True
+        if self.endpoint_url:  # an S3-compatible store (MinIO, moto): no AWS account checks
+            settings.update(
+                endpoints={"s3": self.endpoint_url},
+                use_path_style=True,
+                skip_credentials_validation=True,
+                skip_requesting_account_id=True,
+                skip_metadata_api_check=True,
+            )
         return settings
 
 

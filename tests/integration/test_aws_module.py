@@ -13,7 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from controlplane.drivers import terraform
+from controlplane.drivers import postgres, terraform
+from controlplane.errors import ConflictError
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.steps import database
@@ -109,3 +110,43 @@ def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path:
     assert rds.describe_db_instances()["DBInstances"] == []
     state = tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws" / "terraform.tfstate"
     assert json.loads(state.read_text())["resources"] == []
+
+
+@pytest.mark.slow
+def test_s3_backend_keeps_state_and_reports_a_stale_lock(
+    moto_url: str, tmp_path: Path, database_url: str
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url)
+    s3.create_bucket(Bucket="tf-state")
+    backend = terraform.S3Backend("tf-state", "us-east-1", "tenants", moto_url)
+    passwords = postgres.DerivedPasswords(b"k")
+    driver = terraform.Terraform(
+        tmp_path / "tf",
+        MODULES,
+        {"shared": terraform.Target(env=postgres.libpq_env(database_url))},
+        secrets=lambda t, _m: {
+            "app_password_verifier": postgres.scram_verifier(passwords.password(t))
+        },
+        backend=backend,
+        lock_timeout="0s",
+    )
+    tenant = Tenant.model_validate(
+        {"id": "s3-one", "name": "S3", "tier": "standard", "region": "us-east-1"}
+    )
+    unit = database.unit_for(tenant, PlatformConfig())
+    try:
+        assert driver.apply(unit)["schema"] == "tenant_s3_one"
+        key = "tenants/s3-one/shared-schema.tfstate"
+        state = json.loads(s3.get_object(Bucket="tf-state", Key=key)["Body"].read())
+        assert state["outputs"]["module"]["value"]["app_role"] == "tenant_s3_one_app"
+        assert driver.outputs(unit) == driver.apply(unit)
+
+        # A process killed with kill -9 leaves its S3 lock file behind.
+        lock = {"ID": "5f1d0c2a-dead-4bee-8000-00000000beef", "Who": "worker@gone"}
+        s3.put_object(Bucket="tf-state", Key=f"{key}.tflock", Body=json.dumps(lock).encode())
+        with pytest.raises(ConflictError) as caught:
+            driver.apply(unit)
+        assert f"force-unlock {lock['ID']}" in caught.value.message
+        s3.delete_object(Bucket="tf-state", Key=f"{key}.tflock")  # what force-unlock does
+    finally:
+        driver.destroy(unit)
