@@ -1,0 +1,166 @@
+"""Onboarding's Kubernetes steps end to end: engine + Postgres state store + fake clusters.
+
+The example tenants are onboarded through the real flow (record, compute, config,
+network, activate) against the fake kube-apiserver in live mode; a re-run makes no
+write at all; drift is caught by `verify` and healed by the next run; `tenantctl diff`
+and `tenantctl render` work from the command line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from controlplane.config import loading
+from controlplane.drivers import kubernetes as kubernetes_driver
+from controlplane.drivers import postgres
+from controlplane.engine.retrying import RetryPolicy
+from controlplane.engine.running import Runner
+from controlplane.engine.steps import StepContext
+from controlplane.flows import onboarding
+from controlplane.models.platform import PlatformConfig
+from controlplane.state import database
+from controlplane.state.store import Store
+from tenantctl.main import app
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+
+
+def _live_configs(tmp_path: Path, kubeconfig: Path) -> Path:
+    """The examples with platform.yaml switched to live Kubernetes on the fake clusters."""
+    configs = tmp_path / "tenant-configs"
+    shutil.copytree(EXAMPLES, configs)
+    platform_file = configs / "platform.yaml"
+    document = yaml.safe_load(platform_file.read_text())
+    document["platform"]["modes"]["kubernetes"] = "live"
+    document["platform"]["clusters"] = {
+        "shared": {"context": "fake"},
+        "premium-globex": {"context": "fake-premium"},
+    }
+    document["platform"]["kubernetes"] = {"kubeconfig": str(kubeconfig)}
+    platform_file.write_text(yaml.safe_dump(document))
+    return configs
+
+
+@pytest.fixture
+def store(cli_env: dict[str, str]) -> Iterator[Store]:
+    engine = database.connect(cli_env["TENANTCTL_DATABASE_URL"])
+    yield Store(engine, actor="test")
+    engine.dispose()
+
+
+class Onboarding:
+    """Runs the onboarding flow (without the database and dns steps) per tenant."""
+
+    def __init__(self, store: Store, platform: PlatformConfig, kubeconfig: Path) -> None:
+        contexts = {name: c.context for name, c in platform.clusters.items()}
+        self.store = store
+        self.platform = platform
+        self.backend = kubernetes_driver.KubernetesClusters(contexts, str(kubeconfig))
+        passwords = postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
+        deps = onboarding.Dependencies(registry=store, kubernetes=self.backend, passwords=passwords)
+        self.steps = onboarding.steps(deps)
+
+    def run(self, source: loading.TenantSource) -> dict[str, Any]:
+        """One operation for the tenant; returns its step records by name."""
+        tenant = source.tenant
+        lease = self.store.acquire(tenant.id, "test", wait=0)
+        operation = self.store.begin_operation(tenant.id, onboarding.KIND, uuid.uuid4().hex)
+        ctx = StepContext(tenant, self.platform, operation.id, source_file=source.file)
+        try:
+            Runner(self.store, self.store, RetryPolicy(max_attempts=2)).run(ctx, self.steps, lease)
+            self.store.finish_operation(operation.id, "succeeded", "", lease)
+        finally:
+            self.store.release(lease)
+        return dict(self.store.load_steps(operation.id))
+
+
+@pytest.mark.slow
+def test_onboarding_applies_everything_and_a_rerun_writes_nothing(
+    store: Store, kube_apiserver: Any, tmp_path: Path
+) -> None:
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    platform = loading.load_platform(configs / "platform.yaml")
+    sources = loading.load_tenants([configs], platform)
+    flow = Onboarding(store, platform, kube_apiserver.kubeconfig)
+    assert [s.name for s in flow.steps] == ["record", "compute", "config", "network", "activate"]
+
+    for source in sources:
+        records = flow.run(source)
+        assert {r.status.value for r in records.values()} == {"done"}
+    shared, premium = kube_apiserver.store, kube_apiserver.premium.store
+    for tenant_id in ("bluebird", "corner-cafe", "tenant-100", "nordwind"):
+        namespace = f"tenant-{tenant_id}"
+        assert shared.get("Namespace", namespace) is not None
+        assert len(shared.objects("NetworkPolicy", namespace)) >= 6
+        assert shared.get("Secret", "tenant-database", namespace) is not None
+    assert premium.get("Namespace", "tenant-globex") is not None
+    assert shared.get("Namespace", "tenant-globex") is None
+    assert store.get_tenant("globex")["status"] == "active"
+
+    kube_apiserver.reset_requests()
+    kube_apiserver.premium.reset_requests()
+    for source in sources:
+        records = flow.run(source)
+        assert all(r.skipped for name, r in records.items() if name != "record")
+    assert kube_apiserver.writes() == []
+    assert kube_apiserver.premium.writes() == []
+
+
+@pytest.mark.slow
+def test_drift_fails_verify_and_the_next_run_reverts_it_and_diff_reports_it(
+    store: Store, kube_apiserver: Any, tmp_path: Path
+) -> None:
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    platform = loading.load_platform(configs / "platform.yaml")
+    (source,) = [s for s in loading.load_tenants([configs], platform) if s.tenant.id == "bluebird"]
+    flow = Onboarding(store, platform, kube_apiserver.kubeconfig)
+    flow.run(source)
+    clean = runner.invoke(app, ["diff", "-f", str(configs / "bluebird-books.yaml")])
+    assert clean.exit_code == 0, clean.output
+
+    def widen(policy: dict[str, Any]) -> None:
+        policy["spec"]["egress"][0]["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+    kube_apiserver.store.edit("NetworkPolicy", "allow-database", "tenant-bluebird", change=widen)
+    drift = runner.invoke(app, ["diff", "-f", str(configs / "bluebird-books.yaml"), "-o", "json"])
+    assert drift.exit_code == 7, drift.output
+    assert "allow-database" in drift.output
+    assert "0.0.0.0/0" in drift.output
+
+    kube_apiserver.reset_requests()
+    records = flow.run(source)
+    assert not records["network"].skipped
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in kube_apiserver.writes()] == [
+        ("PATCH", "allow-database")
+    ]
+    live = kube_apiserver.store.get("NetworkPolicy", "allow-database", "tenant-bluebird")
+    assert live["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}]
+    assert runner.invoke(app, ["diff", "-f", str(configs)]).exit_code == 7  # others not applied
+
+
+def test_render_writes_every_tenant_byte_identically_without_secrets(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    for out in (first, second):
+        result = runner.invoke(app, ["render", "-f", str(EXAMPLES), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    for tenant_id in ("bluebird", "corner-cafe", "globex", "nordwind", "tenant-100"):
+        folder = first / tenant_id / "kubernetes"
+        kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+        assert kustomization["resources"] == ["compute.yaml", "config.yaml", "network.yaml"]
+        assert "kind: Secret\n" not in (folder / "config.yaml").read_text()
+    again = runner.invoke(app, ["render", "-f", str(EXAMPLES), "--out", str(first)])
+    assert "0 file(s) changed" in again.output
