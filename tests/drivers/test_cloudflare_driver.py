@@ -324,9 +324,12 @@ def test_a_429_drains_the_shared_budget_for_everyone(
 ) -> None:
     del cloudflare_token
     waits: list[float] = []
-    budget = budgets.PostgresRequestBudget(
-        engine, "cf", limit=1200, window=300.0, sleep=lambda s: (waits.append(s), time.sleep(s))
-    )
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    budget = budgets.PostgresRequestBudget(engine, "cf", limit=1200, window=300.0, sleep=sleep)
     driver = CloudflareDns(
         cloudflare_zone,
         budget=budget,

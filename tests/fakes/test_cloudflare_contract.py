@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ def _exercise_sdk(client: cloudflare.Cloudflare, emulator: CloudflareEmulator, z
     assert host is not None
     client.custom_hostnames.get(host.id, zone_id=zone)
     client.custom_hostnames.edit(host.id, zone_id=zone, ssl={"method": "txt"})
-    failures = [
+    failures: list[Callable[[], object]] = [
         lambda: client.dns.records.get("0" * 32, zone_id=zone),  # 404 81044
         lambda: client.dns.records.list(zone_id="not-a-zone"),  # 400 7003/7000
         lambda: client.dns.records.create(
@@ -213,3 +214,145 @@ def test_failure_envelopes_carry_cloudflare_codes(
         _check(Call("POST", base, "", got_status, 0, payload))
     status, _, payload = emu.handle("GET", f"{PREFIX}/zones", "", b"", "wrong-token")
     assert (status, payload["errors"][0]["code"]) == (403, 10000)
+
+
+# --- emulator behaviours the contract README lists ------------------------------------
+
+
+class _Api:
+    """Raw requests to the emulator (below the SDK), each checked against the contract."""
+
+    def __init__(self, emulator: CloudflareEmulator, zone: str) -> None:
+        self.emu, self.zone = emulator, zone
+
+    def __call__(
+        self, method: str, rel: str, body: dict[str, Any] | None = None, query: str = ""
+    ) -> tuple[int, dict[str, str], Any]:
+        path = f"{PREFIX}/zones/{self.zone}/{rel}" if rel else f"{PREFIX}/zones"
+        raw = json.dumps(body).encode() if body is not None else b""
+        status, headers, payload = self.emu.handle(method, path, query, raw, TOKEN)
+        _check(Call(method, path, query, status, 0, payload))
+        return status, headers, payload
+
+
+NAME_CASES = [
+    ("relative name", "www", "www.tenants.example.com"),
+    ("apex", "@", "tenants.example.com"),
+    ("mixed case FQDN with dot", "WWW.Tenants.Example.com.", "www.tenants.example.com"),
+    ("unicode to punycode", "bücher", "xn--bcher-kva.tenants.example.com"),
+]
+
+
+@pytest.mark.parametrize(("reason", "given", "stored"), NAME_CASES)
+def test_names_are_normalised(
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    reason: str,
+    given: str,
+    stored: str,
+) -> None:
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    status, _, created = api("POST", "dns_records", {"type": "TXT", "name": given, "content": "x"})
+    assert (status, created["result"]["name"]) == (200, stored), reason
+    _, _, found = api("GET", "dns_records", query=f"name.exact={given.upper()}")
+    assert [r["name"] for r in found["result"]] == [stored]
+
+
+RULE_CASES = [
+    ("TTL below 60", {"type": "TXT", "content": "x", "ttl": 59}, 400, 9021),
+    ("TTL above a day", {"type": "TXT", "content": "x", "ttl": 86401}, 400, 9021),
+    ("automatic TTL", {"type": "TXT", "content": "x", "ttl": 1}, 200, None),
+    ("TXT cannot be proxied", {"type": "TXT", "content": "x", "proxied": True}, 400, 9004),
+    ("A must be IPv4", {"type": "A", "content": "2001:db8::1"}, 400, 9005),
+]
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=lambda c: str(c[0]))
+def test_record_rules(
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    case: tuple[str, dict[str, Any], int, int | None],
+) -> None:
+    reason, body, status, code = case
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    got, _, payload = api("POST", "dns_records", {"name": "r", **body})
+    codes = [e["code"] for e in payload["errors"]]
+    assert (got, codes[:1]) == (status, [code] if code else []), reason
+
+
+def test_proxied_records_report_automatic_ttl_and_proxiable(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    body = {"type": "CNAME", "name": "p", "content": "t.example.net", "ttl": 300, "proxied": True}
+    _, _, cname = api("POST", "dns_records", body)
+    _, _, txt = api("POST", "dns_records", {"type": "TXT", "name": "p", "content": "x"})
+    assert (cname["result"]["ttl"], cname["result"]["proxiable"]) == (1, True)
+    assert (txt["result"]["proxiable"], txt["result"]["proxied"]) == (False, False)
+
+
+def test_put_replaces_and_patch_merges(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    body = {
+        "type": "TXT",
+        "name": "m",
+        "content": "a",
+        "ttl": 300,
+        "comment": "keep",
+        "tags": ["t:1"],
+    }
+    _, _, made = api("POST", "dns_records", body)
+    rel = f"dns_records/{made['result']['id']}"
+    _, _, patched = api("PATCH", rel, {"content": "b"})
+    assert (patched["result"]["content"], patched["result"]["comment"]) == ("b", "keep")
+    assert (patched["result"]["ttl"], patched["result"]["tags"]) == (300, ["t:1"])
+    _, _, put = api("PUT", rel, {"type": "TXT", "name": "m", "content": "c", "ttl": 1})
+    assert "comment" not in put["result"]
+    assert (put["result"]["content"], put["result"]["tags"], put["result"]["ttl"]) == ("c", [], 1)
+    assert api("GET", "dns_records/" + "f" * 32)[0] == 404
+
+
+PAGE_CASES = [
+    ("DNS default page size", "dns_records", "", 200, 100),
+    ("DNS page past the end", "dns_records", "page=9", 200, 0),
+    ("hostnames per_page below 5", "custom_hostnames", "per_page=4", 400, 0),
+    ("hostnames per_page above 50", "custom_hostnames", "per_page=51", 400, 0),
+    ("zones per_page 5", "", "per_page=5", 200, 1),
+]
+
+
+@pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: str(c[0]))
+def test_pagination(
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    case: tuple[str, str, str, int, int],
+) -> None:
+    reason, rel, query, status, count = case
+    for i in range(130):
+        cloudflare_emulator.seed_record(cloudflare_zone, type="TXT", name=f"n{i}", content="x")
+    got, _, payload = _Api(cloudflare_emulator, cloudflare_zone)("GET", rel, query=query)
+    assert (got, len(payload["result"] or [])) == (status, count), reason
+    if got == 200 and rel == "dns_records":
+        assert payload["result_info"]["total_count"] == 130
+        assert payload["result_info"]["total_pages"] == 2
+
+
+def test_rate_limit_headers_and_429_after_the_window_fills() -> None:
+    clock = [0.0]
+    emu = CloudflareEmulator(
+        tokens=[TOKEN], rate_limit=3, rate_window=300.0, clock=lambda: clock[0]
+    )
+    answers = [emu.handle("GET", f"{PREFIX}/zones", "", b"", TOKEN) for _ in range(4)]
+    assert [a[1]["X-RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    status, headers, payload = answers[3]
+    assert (status, payload["errors"][0]["code"]) == (429, 10100)
+    assert headers["Retry-After"] == headers["X-RateLimit-Reset"] == "300"
+    clock[0] = 301.0
+    assert emu.handle("GET", f"{PREFIX}/zones", "", b"", TOKEN)[0] == 200
+
+
+def test_validator_rejects_a_wrong_shape() -> None:
+    validator = _validator("GET", "/zones/{zone_id}/dns_records", 200)
+    assert not validator.is_valid({"success": True, "errors": [], "messages": [], "result": [{}]})
