@@ -98,7 +98,6 @@ class ApplyOutcome:
 
 
 MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
-_AWS_SERVICES = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
 
 
 def _database_drivers(
@@ -122,26 +121,10 @@ def _database_drivers(
         verifier = postgres.scram_verifier(passwords.password(tenant_id))
         return {"app_password_verifier": verifier}
 
-    endpoint = platform.databases.aws_endpoint_url
-
-    def aws_provider(region: str) -> dict[str, object]:
-        settings: dict[str, object] = {"region": region}
-        if endpoint:  # a moto server (tests) or another AWS-compatible endpoint
-            settings.update(
-                skip_credentials_validation=True,
-                skip_requesting_account_id=True,
-                skip_metadata_api_check=True,
-                endpoints=dict.fromkeys(_AWS_SERVICES, endpoint),
-            )
-        return {"aws": settings}
-
     targets = {
         "shared": terraform.Target(env=postgres.libpq_env(shared)),
         "dedicated": terraform.Target(env=postgres.libpq_env(dedicated)),
-        "aws": terraform.Target(
-            providers=aws_provider,
-            required_providers={"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
-        ),
+        "aws": terraform.aws_target(platform.databases.aws_endpoint_url),
     }
     state = platform.terraform_state
     backend = (

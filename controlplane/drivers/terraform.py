@@ -37,11 +37,13 @@ __all__ = [
     "Target",
     "Terraform",
     "Unit",
+    "aws_target",
     "classify",
     "cli_config",
 ]
 
 DEFAULT_MIRROR = "/opt/tf-plugins"
+AWS_PROVIDER_VERSION = "5.100.0"  # the version in the mirror
 MODULE = "database"  # name of the module call in every workspace
 _LOCK_ID = re.compile(r"^\s*ID:\s*(\S+)", re.MULTILINE)
 _LOCK_WHO = re.compile(r"^\s*Who:\s*(.+)$", re.MULTILINE)
@@ -106,6 +108,31 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     providers: Callable[[str], Mapping[str, object]] = lambda _region: {}
     required_providers: Mapping[str, object] = field(default_factory=dict)
+
+
+_AWS_SERVICES = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+
+
+def aws_target(endpoint_url: str = "") -> Target:
+    """The AWS provider (from the mirror) in each tenant's region.
+
+    `endpoint_url` sends every service the modules use to one AWS-compatible endpoint
+    (a moto server in tests) and skips the checks that need a real AWS account.
+    """
+
+    def providers(region: str) -> dict[str, object]:
+        settings: dict[str, object] = {"region": region}
+        if endpoint_url:
+            settings.update(
+                skip_credentials_validation=True,
+                skip_requesting_account_id=True,
+                skip_metadata_api_check=True,
+                endpoints=dict.fromkeys(_AWS_SERVICES, endpoint_url),
+            )
+        return {"aws": settings}
+
+    required = {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_VERSION}}
+    return Target(providers=providers, required_providers=required)
 
 
 @dataclass(frozen=True)
