@@ -27,10 +27,11 @@ from controlplane.models.operations import StepStatus
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.resources import dns as dns_resources
+from controlplane.service import Service
 from controlplane.state import budgets, database
 from controlplane.state.store import Store
 from tests.fakes.cloudflare_api import CloudflareEmulator, Fault
-from tests.fakes.cloudflare_fixtures import ZONE
+from tests.fakes.cloudflare_fixtures import TOKEN, ZONE
 
 PLATFORM = PlatformConfig()
 
@@ -407,3 +408,38 @@ def test_collision_fails_the_step_permanently_with_the_message(
     with pytest.raises(StepFailedError, match="is taken by A acme"):
         _onboard(store, cloudflare_dns, _tenant("acme"))
     assert cloudflare_emulator.writes() == []
+
+
+def test_describe_shows_live_custom_hostname_status_and_records_to_publish(
+    store: Store,
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    cloudflare_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_url)  # the SDK's own setting
+    live = PlatformConfig.model_validate(
+        {"cloudflare_zone_id": cloudflare_zone, "modes": {"cloudflare": "live"}}
+    )
+    acme = _tenant("acme", "shop.acme.com")
+    store.record_tenant(acme.model_dump(mode="json"), fingerprint="f", source_file="", hosts={})
+    service = Service(store)
+    service._dns_provider(live).apply(dns_resources.desired(acme, live))
+
+    dns = service.describe("acme", live)["dns"]
+    (host,) = dns["custom_hostnames"]
+    assert (dns["source"], dns["hostname"]) == ("cloudflare", f"acme.{ZONE}")
+    assert (host["hostname"], host["status"], host["ssl_status"]) == (
+        "shop.acme.com",
+        "pending",
+        "pending_validation",
+    )
+    owner = cloudflare_emulator.hostnames(cloudflare_zone)[0]["ownership_verification"]
+    assert {
+        "purpose": "ownership",
+        "type": "TXT",
+        "name": owner["name"],
+        "value": owner["value"],
+    } in host["publish"]
+    assert service.describe("acme")["dns"]["source"] == "recorded"  # no platform: render default
