@@ -7,6 +7,7 @@ PriorityClasses and so on, and a fake that did not would hide drift-detection bu
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -26,12 +27,14 @@ _RBAC = "rbac.authorization.k8s.io"
 
 def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
     """Fill in the defaults the real apiserver would (in place)."""
+    _omit_empty(obj)
     spec = obj.get("spec")
     if rtype.kind == "Namespace":
         name = obj["metadata"]["name"]
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
     elif rtype.kind == "Secret":
         obj.setdefault("type", "Opaque")
+        _fold_string_data(obj)
     elif rtype.kind == "PriorityClass":
         obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
     elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict):
@@ -43,6 +46,26 @@ def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
     elif rtype.kind == "LimitRange" and isinstance(spec, dict):
         for item in spec.get("limits") or []:
             _default_limit(item)
+
+
+def _omit_empty(obj: dict[str, Any]) -> None:
+    """Go's `omitempty`: empty maps and lists are not serialised, so they vanish."""
+    meta = obj.get("metadata") or {}
+    for name in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if name in meta and not meta[name]:
+            del meta[name]
+    for name in ("data", "binaryData", "stringData"):
+        if name in obj and not obj[name]:
+            del obj[name]
+
+
+def _fold_string_data(secret: dict[str, Any]) -> None:
+    """`stringData` is write-only: the server base64-encodes it into `data`."""
+    plain = secret.pop("stringData", None) or {}
+    if plain:
+        data = secret.setdefault("data", {})
+        for key, value in plain.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _default_network_policy(spec: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ class Response:
     code: int
     body: Any
     content_type: str = "application/json"
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ def route(store: Store, request: Request) -> Response:
         raise errors.path_not_found()
     options = _write_options(request)
     if not target.name:
-        return _collection(store, request, target, options)
-    return _item(store, request, target, options)
+        response = _collection(store, request, target, options)
+    else:
+        response = _item(store, request, target, options)
+    response.warnings = tuple(options.warnings)
+    return response
 
 
 def _write_options(request: Request) -> WriteOptions:
@@ -107,7 +111,16 @@ def _write_options(request: Request) -> WriteOptions:
     if force and not is_apply:
         detail = "may not be specified for non-apply patch"
         raise errors.invalid_options("force", "Forbidden", detail)  # noqa: EM101
-    return WriteOptions(manager=request.manager, dry_run=dry_run == "All", force=force)
+    validation = query.get("fieldValidation") or "Warn"
+    if validation not in ("Strict", "Warn", "Ignore"):
+        msg = f"invalid fieldValidation directive {validation!r}: must be Ignore, Warn or Strict"
+        raise errors.bad_request(msg)
+    return WriteOptions(
+        manager=request.manager,
+        dry_run=dry_run == "All",
+        force=force,
+        field_validation=validation,
+    )
 
 
 def _discovery(store: Store, path: str) -> Response | None:  # noqa: PLR0911 - a route table

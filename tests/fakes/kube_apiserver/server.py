@@ -212,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.code)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(data)))
+        for warning in response.warnings:
+            self.send_header("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
         self.end_headers()
         self.wfile.write(data)
 

@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.kube_apiserver import (
@@ -26,6 +26,8 @@ from tests.fakes.kube_apiserver import (
     errors,
     managing,
     patching,
+    pruning,
+    quantities,
     schemas,
     selectors,
 )
@@ -77,6 +79,8 @@ class WriteOptions:
     manager: str
     dry_run: bool = False
     force: bool = False
+    field_validation: str = "Warn"
+    warnings: list[str] = field(default_factory=list, compare=False)
 
 
 class Store:
@@ -164,7 +168,7 @@ class Store:
         Raises:
             ApiError: 409 AlreadyExists, 404 missing namespace, 403 terminating, 422 Invalid.
         """
-        obj = self._incoming(rtype, namespace, body, name_from_url=None)
+        obj = self._incoming(rtype, namespace, body, options, name_from_url=None)
         name = obj["metadata"]["name"]
         with self.lock:
             self._check_namespace(rtype, namespace, name)
@@ -181,7 +185,7 @@ class Store:
         options: WriteOptions,
     ) -> dict[str, Any]:
         """PUT: replace the whole object (optimistic concurrency on resourceVersion)."""
-        obj = self._incoming(rtype, key[0], body, name_from_url=key[1])
+        obj = self._incoming(rtype, key[0], body, options, name_from_url=key[1])
         with self.lock:
             current = self._current(rtype, key)
             wanted_rv = body.get("metadata", {}).get("resourceVersion")
@@ -215,7 +219,7 @@ class Store:
             )
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.stale(rtype, key[1])
-            obj = self._incoming(rtype, key[0], patched, name_from_url=key[1])
+            obj = self._incoming(rtype, key[0], patched, options, name_from_url=key[1])
             self._carry_server_fields(rtype, current, obj)
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options), False
@@ -249,7 +253,7 @@ class Store:
         problem = _apply_body_problem(body)
         if problem:
             raise errors.bad_request(problem)
-        config = self._incoming(rtype, key[0], body, name_from_url=key[1])
+        config = self._incoming(rtype, key[0], body, options, name_from_url=key[1])
         if current is None:
             self._check_namespace(rtype, key[0], key[1])
         merged = managing.apply(
@@ -406,7 +410,13 @@ class Store:
         )
 
     def _incoming(
-        self, rtype: ResourceType, namespace: str, body: Any, *, name_from_url: str | None
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        body: Any,
+        options: WriteOptions,
+        *,
+        name_from_url: str | None,
     ) -> dict[str, Any]:
         """Validate the identity of a request body and drop what clients may not set."""
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
@@ -428,7 +438,8 @@ class Store:
         for server_field in CLIENT_IGNORED_METADATA:
             meta.pop(server_field, None)
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
-        return obj
+        _drop_unknown_fields(rtype, obj, options)
+        return dict(quantities.canonicalize(obj, rtype.schema()))
 
     def _carry_server_fields(
         self, rtype: ResourceType, current: dict[str, Any], obj: dict[str, Any]
@@ -620,6 +631,21 @@ class Store:
         """Hold the store lock (for tests that inspect several objects consistently)."""
         with self.lock:
             yield
+
+
+def _drop_unknown_fields(rtype: ResourceType, obj: dict[str, Any], options: WriteOptions) -> None:
+    """Prune undeclared fields; Strict refuses them, Warn reports them in `options.warnings`."""
+    unknown = pruning.prune(obj, rtype.schema())
+    if not unknown or options.field_validation == "Ignore":
+        return
+    if options.field_validation == "Strict":
+        names = ", ".join(f'unknown field "{u}"' for u in unknown)
+        msg = (
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+            f"strict decoding error: {names}"
+        )
+        raise errors.bad_request(msg)
+    options.warnings.extend(f'unknown field "{u}"' for u in unknown)
 
 
 def _identity_problem(
