@@ -9,6 +9,7 @@ and `tenantctl render` work from the command line.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from controlplane.flows import onboarding
 from controlplane.models.platform import PlatformConfig
 from controlplane.state import database
 from controlplane.state.store import Store
+from controlplane.steps import kubernetes as kubernetes_steps
 from tenantctl.main import app
 from tests.conftest import EXAMPLES
 
@@ -164,3 +166,38 @@ def test_render_writes_every_tenant_byte_identically_without_secrets(
         assert "kind: Secret\n" not in (folder / "config.yaml").read_text()
     again = runner.invoke(app, ["render", "-f", str(EXAMPLES), "--out", str(first)])
     assert "0 file(s) changed" in again.output
+
+
+@pytest.mark.slow
+def test_kubectl_applies_the_rendered_files_and_the_result_matches_the_live_steps(
+    kube_apiserver: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["render", "-f", str(EXAMPLES), "--out", str(out)]).exit_code == 0
+    for folder in ("_platform", "tenant-100", "bluebird"):
+        kustomization = str(out / folder / "kubernetes")
+        done = subprocess.run(
+            [*_kubectl(kube_apiserver), "apply", *_SSA, "-k", kustomization],
+            capture_output=True,
+            text=True,
+            env=kube_apiserver.kubectl_env(),
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    platform = loading.load_platform(EXAMPLES / "platform.yaml")  # render mode
+    backend = kubernetes_driver.KubernetesClusters(
+        {"shared": "fake"}, str(kube_apiserver.kubeconfig)
+    )
+    for source in loading.load_tenants([EXAMPLES], platform):
+        if source.tenant.id in ("tenant-100", "bluebird"):
+            ctx = StepContext(source.tenant, platform, "check")
+            for step in kubernetes_steps.tenant_steps(backend):
+                assert step.differences(ctx) == [], (source.tenant.id, step.name)
+
+
+_SSA = ("--server-side", "--field-manager=tenantctl")
+
+
+def _kubectl(cluster: Any) -> list[str]:
+    return ["kubectl", *cluster.kubectl_args()]
