@@ -385,3 +385,41 @@ def test_render_backend_writes_what_tenantctl_render_writes(tmp_path: Path) -> N
     backend.remove(_scope(tenant, "network"))
     kustomization = (tmp_path / "acme/kubernetes/kustomization.yaml").read_text()
     assert "network.yaml" not in kustomization
+
+
+def test_plan_lists_creates_updates_and_deletes_per_object_without_writing(
+    backend: driver.KubernetesClusters, kube_apiserver: Any
+) -> None:
+    tenant = _tenant("acme", "enterprise")
+    step = steps.NetworkStep(backend)
+    before = step.plan(_ctx(tenant))
+    assert {c.action for c in before} == {"create"}
+    assert len(before) == len(bundles.network(tenant, PLATFORM))
+
+    _onboard(backend, tenant)
+    assert [c.action for c in step.plan(_ctx(tenant))] == ["noop"]
+
+    def widen(policy: dict[str, Any]) -> None:
+        policy["spec"]["ingress"] = [{}]
+
+    kube_apiserver.store.edit("NetworkPolicy", "allow-monitoring", "tenant-acme", change=widen)
+    kube_apiserver.store.remove("NetworkPolicy", "allow-dns", "tenant-acme")
+    kube_apiserver.reset_requests()
+    downgraded = _ctx(_tenant("acme", "standard"))
+    planned = step.plan(downgraded)
+    by_action: dict[str, dict[str, str]] = {}
+    for change in planned:
+        by_action.setdefault(change.action, {})[change.target] = change.detail
+    assert set(by_action["delete"]) == {
+        "NetworkPolicy tenant-acme/allow-istio-control-plane",
+        "PeerAuthentication tenant-acme/default",
+        "AuthorizationPolicy tenant-acme/allow-tenant-and-ingress",
+    }
+    assert set(by_action["create"]) == {"NetworkPolicy tenant-acme/allow-dns"}
+    updates = by_action["update"]
+    assert ".spec.ingress" in updates["NetworkPolicy tenant-acme/allow-monitoring"]
+    assert ".spec.egress" in updates["NetworkPolicy tenant-acme/allow-database"]  # shared DB
+    assert (
+        ".metadata.labels[tenantctl.io/tier]" in updates["NetworkPolicy tenant-acme/default-deny"]
+    )
+    assert kube_apiserver.writes() == []
