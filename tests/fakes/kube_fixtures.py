@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.kube_apiserver import FakeKubeApiServer, RecordedRequest, Store, write_kubeconfig
+from tests.fakes.kube_apiserver.faults import Faults
 
 CONTEXT = "fake"
 PREMIUM_CONTEXT = "fake-premium"
@@ -57,6 +58,11 @@ class FakeCluster:
     def reset_requests(self) -> None:
         """Forget the recorded requests."""
         self.server.reset_requests()
+
+    @property
+    def faults(self) -> Faults:
+        """Injected failures: `.fail(503, times=2, retry_after=1)`, `.deny("create", "secrets")`."""
+        return self.server.faults
 
     def api_client(self) -> Any:
         """A configured `kubernetes.client.ApiClient` for this cluster."""

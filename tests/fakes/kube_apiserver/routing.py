@@ -9,10 +9,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.kube_apiserver import discovery, errors, selectors, storage
+from tests.fakes.kube_apiserver.faults import Faults
 from tests.fakes.kube_apiserver.registry import ResourceType
 from tests.fakes.kube_apiserver.storage import Store, WriteOptions
 
@@ -40,6 +41,7 @@ class Response:
     body: Any
     content_type: str = "application/json"
     warnings: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,16 @@ def resolve(store: Store, path: str) -> Target | None:
     return Target(rtype, namespace, name, sub)
 
 
-def route(store: Store, request: Request) -> Response:
+def route(store: Store, request: Request, faults: Faults | None = None) -> Response:
     """Answer one (non-watch) request."""
+    target = resolve(store, request.path)
+    failure = _injected(faults, request, target)
+    if failure is not None:
+        return failure
     if request.method == "GET":
         found = _discovery(store, request.path)
         if found is not None:
             return found
-    target = resolve(store, request.path)
     if target is None:
         raise errors.path_not_found()
     options = _write_options(request)
@@ -95,6 +100,26 @@ def route(store: Store, request: Request) -> Response:
         response = _item(store, request, target, options)
     response.warnings = tuple(options.warnings)
     return response
+
+
+def injected(store: Store, request: Request, faults: Faults | None) -> Response | None:
+    """The injected failure for this request, if any rule matches (consumes the rule)."""
+    return _injected(faults, request, resolve(store, request.path))
+
+
+def _injected(faults: Faults | None, request: Request, target: Target | None) -> Response | None:
+    if faults is None:
+        return None
+    described = None
+    if target is not None:
+        verb = _verb(request.method, collection=not target.name)
+        if request.query.get("watch") in ("true", "1"):
+            verb = "watch"
+        described = (target.rtype, target.namespace or "", target.name, verb)
+    found = faults.match(request.method, request.path, described)
+    if found is None:
+        return None
+    return Response(int(found.status["code"]), found.status, headers=found.headers)
 
 
 def _write_options(request: Request) -> WriteOptions:
@@ -231,6 +256,13 @@ def _subresource(store: Store, request: Request, target: Target, options: WriteO
         if target.subresource == "finalize":
             return Response(200, store.finalize_namespace(target.name, body, options))
         return Response(200, store.write_status(rtype, key, body.get("status"), options))
+    if request.method == "PATCH" and target.subresource == "status":
+        if request.content_type not in PATCH_TYPES[1:]:
+            raise errors.unsupported_media_type(request.content_type)
+        current = store.read(rtype, *key)
+        patched = store.preview_patch(rtype, current, request.content_type, body)
+        status = patched.get("status") if isinstance(patched, dict) else None
+        return Response(200, store.write_status(rtype, key, status, options))
     raise errors.method_not_allowed(rtype, _verb(request.method, collection=False))
 
 

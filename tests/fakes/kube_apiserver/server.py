@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from tests.fakes.kube_apiserver import errors, routing, storage
+from tests.fakes.kube_apiserver.faults import Faults
 from tests.fakes.kube_apiserver.routing import Request, Response
 from tests.fakes.kube_apiserver.storage import Store
 
@@ -55,6 +56,7 @@ class FakeKubeApiServer:
     ) -> None:
         self.token = token
         self.require_token = require_token
+        self.faults = Faults()
         self.store = store or Store(termination_delay=termination_delay)
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
@@ -153,11 +155,12 @@ class _Handler(BaseHTTPRequestHandler):
                 request.manager,
             )
             request = parsed
-            if method == "GET" and request.query.get("watch") in ("true", "1"):
+            watching = method == "GET" and request.query.get("watch") in ("true", "1")
+            if watching and routing.injected(fake.store, request, fake.faults) is None:
                 self._record(request, 200)
                 self._watch(fake, request)
                 return
-            response = routing.route(fake.store, request)
+            response = routing.route(fake.store, request, fake.faults)
         except errors.ApiError as exc:
             response = Response(exc.code, exc.status)
         self._record(request, response.code)
@@ -212,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.code)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
         for warning in response.warnings:
             self.send_header("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
         self.end_headers()

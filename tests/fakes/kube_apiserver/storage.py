@@ -169,6 +169,8 @@ class Store:
             ApiError: 409 AlreadyExists, 404 missing namespace, 403 terminating, 422 Invalid.
         """
         obj = self._incoming(rtype, namespace, body, options, name_from_url=None)
+        if rtype.has_status:
+            obj.pop("status", None)  # written only through the status subresource
         name = obj["metadata"]["name"]
         with self.lock:
             self._check_namespace(rtype, namespace, name)
@@ -223,6 +225,12 @@ class Store:
             self._carry_server_fields(rtype, current, obj)
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options), False
+
+    def preview_patch(
+        self, rtype: ResourceType, current: dict[str, Any], patch_type: str, body: Any
+    ) -> Any:
+        """`current` with a (non-apply) patch applied, nothing persisted."""
+        return self._patched(rtype, current, patch_type, body)
 
     def _patched(
         self, rtype: ResourceType, current: dict[str, Any], patch_type: str, body: Any
