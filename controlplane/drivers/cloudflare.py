@@ -363,9 +363,7 @@ class CloudflareDns:
             return DnsChange("noop", target), mine
         return DnsChange("update", target, f"{mine.content} -> {want.content}"), mine
 
-    def _write(
-        self, desired: TenantDns, want: DnsRecord, change: DnsChange, seen: _Seen | None
-    ) -> DnsChange:
+    def _fields(self, desired: TenantDns, want: DnsRecord) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "zone_id": self.zone_id,
             "type": want.type,
@@ -377,27 +375,39 @@ class CloudflareDns:
         }
         if self.tags:
             fields["tags"] = list(desired.tags)
+        return fields
+
+    def _write(
+        self, desired: TenantDns, want: DnsRecord, change: DnsChange, seen: _Seen | None
+    ) -> DnsChange:
         if change.action == "noop":
             return change
+        fields = self._fields(desired, want)
         if seen is not None:  # update or adopt: PATCH keeps what we do not manage
             with _translated(f"update DNS record {want.name}"):
                 self.client.dns.records.edit(seen.id, **fields)
             return change
-        try:
-            with _translated(f"create DNS record {want.name}"):
-                try:
-                    self.client.dns.records.create(**fields)
-                except cloudflare.BadRequestError as exc:
-                    if not set(_codes(exc)) & {_ALREADY_EXISTS, *_SAME_HOST}:
-                        raise
-                    raise _Reread from exc
-        except _Reread:
-            # Our earlier attempt landed (lost reply) or someone raced us: decide again.
-            again, mine = self._decide(desired, want, self._records_named(want.name))
-            if again.action == "conflict":
-                raise ConflictError(again.detail) from None
-            return self._write(desired, want, again, mine) if again.action != "noop" else change
-        return change
+        if self._created(fields):
+            return change
+        # "Already exists": our earlier attempt landed (lost reply) or someone raced us.
+        again, mine = self._decide(desired, want, self._records_named(want.name))
+        if again.action == "conflict":
+            raise ConflictError(again.detail)
+        if again.action == "create":  # says "exists" but lists nothing: let the engine retry
+            msg = f"create DNS record {want.name}: Cloudflare says it exists but lists none"
+            raise CloudflareError(msg, retryable=True)
+        return self._write(desired, want, again, mine) if again.action != "noop" else change
+
+    def _created(self, fields: dict[str, Any]) -> bool:
+        """POST the record; False when Cloudflare answers that it (or a same-host one) exists."""
+        with _translated(f"create DNS record {fields['name']}"):
+            try:
+                self.client.dns.records.create(**fields)
+            except cloudflare.BadRequestError as exc:
+                if not set(_codes(exc)) & {_ALREADY_EXISTS, *_SAME_HOST}:
+                    raise
+                return False
+        return True
 
     def _ensure_hostname(self, host: str, origin: str) -> tuple[DnsChange, CustomHostnameStatus]:
         target = f"custom-hostname/{host}"
@@ -418,10 +428,6 @@ class CloudflareDns:
             msg = f"custom hostname {host}: Cloudflare reported a duplicate but lists none"
             raise CloudflareError(msg, retryable=True)
         return DnsChange("create", target), _hostname_status(item, origin)
-
-
-class _Reread(Exception):
-    """Internal: the create said 'exists'; observe again and re-decide."""
 
 
 def _seen(record: Any) -> _Seen:
