@@ -50,11 +50,8 @@ def config_map(tenant: Tenant, platform: PlatformConfig, *, component: str) -> M
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": objects.metadata(
-            CONFIG_MAP,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            CONFIG_MAP, tenant=tenant, platform=platform, component=component
         ),
         "data": data,
     }
@@ -74,11 +71,8 @@ def database_secret(
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": objects.metadata(
-            DATABASE_SECRET,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            DATABASE_SECRET, tenant=tenant, platform=platform, component=component
         ),
         "type": "Opaque",
         "data": data,
@@ -95,11 +89,8 @@ def external_secret(tenant: Tenant, platform: PlatformConfig, *, component: str)
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
-        "metadata": objects.metadata(
-            DATABASE_SECRET,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            DATABASE_SECRET, tenant=tenant, platform=platform, component=component
         ),
         "spec": {
             "refreshInterval": "1h",

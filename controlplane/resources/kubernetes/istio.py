@@ -23,11 +23,8 @@ def peer_authentication(tenant: Tenant, platform: PlatformConfig, *, component: 
     return {
         "apiVersion": API_VERSION,
         "kind": "PeerAuthentication",
-        "metadata": objects.metadata(
-            "default",
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            "default", tenant=tenant, platform=platform, component=component
         ),
         "spec": {"mtls": {"mode": "STRICT"}},
     }

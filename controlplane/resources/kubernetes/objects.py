@@ -25,6 +25,7 @@ __all__ = [
     "identity",
     "metadata",
     "namespace_name",
+    "tenant_metadata",
     "to_yaml",
 ]
 
@@ -71,6 +72,15 @@ def metadata(
         **(labels or {}),
     }
     return meta
+
+
+def tenant_metadata(
+    name: str, *, tenant: Tenant, platform: PlatformConfig, component: str
+) -> Manifest:
+    """ObjectMeta of a namespaced object in the tenant's namespace."""
+    return metadata(
+        name, tenant=tenant, component=component, namespace=namespace_name(tenant, platform)
+    )
 
 
 def identity(manifest: Mapping[str, Json]) -> tuple[str, str, str, str]:

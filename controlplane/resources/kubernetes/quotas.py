@@ -64,11 +64,8 @@ def resource_quota(tenant: Tenant, platform: PlatformConfig, *, component: str) 
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": objects.metadata(
-            QUOTA,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            QUOTA, tenant=tenant, platform=platform, component=component
         ),
         "spec": {"hard": hard},
     }
@@ -84,11 +81,8 @@ def priority_guard(tenant: Tenant, platform: PlatformConfig, *, component: str) 
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": objects.metadata(
-            PRIORITY_GUARD,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            PRIORITY_GUARD, tenant=tenant, platform=platform, component=component
         ),
         "spec": {
             "hard": {"pods": "0"},
@@ -108,11 +102,8 @@ def limit_range(tenant: Tenant, platform: PlatformConfig, *, component: str) -> 
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
-        "metadata": objects.metadata(
-            LIMIT_RANGE,
-            tenant=tenant,
-            component=component,
-            namespace=objects.namespace_name(tenant, platform),
+        "metadata": objects.tenant_metadata(
+            LIMIT_RANGE, tenant=tenant, platform=platform, component=component
         ),
         "spec": {
             "limits": [

@@ -37,12 +37,7 @@ def rules(secret_name: str) -> list[Json]:
 
 
 def _meta(tenant: Tenant, platform: PlatformConfig, component: str) -> Manifest:
-    return objects.metadata(
-        WORKLOAD,
-        tenant=tenant,
-        component=component,
-        namespace=objects.namespace_name(tenant, platform),
-    )
+    return objects.tenant_metadata(WORKLOAD, tenant=tenant, platform=platform, component=component)
 
 
 def service_account(tenant: Tenant, platform: PlatformConfig, *, component: str) -> Manifest:
