@@ -216,7 +216,8 @@ class Service:
 
     def _kubernetes(self, platform: PlatformConfig) -> kubernetes_steps.KubernetesBackend:
         """One backend per cluster set, so API connections are reused across tenants."""
-        key = repr((platform.modes.kubernetes, sorted(platform.clusters.items()), self.out_dir))
+        settings = (platform.modes.kubernetes, platform.kubernetes.kubeconfig, self.out_dir)
+        key = repr((settings, sorted(platform.clusters.items())))
         if key not in self._kubernetes_backends:
             self._kubernetes_backends[key] = _kubernetes_backend(platform, self.out_dir)
         return self._kubernetes_backends[key]
