@@ -229,3 +229,39 @@ def test_generation_tracks_spec_changes_only(http: httpx.Client) -> None:
     third = apply(http, changed, "tenantctl", path=path).json()["metadata"]
     assert (first["generation"], second["generation"], third["generation"]) == (1, 1, 2)
     assert first["resourceVersion"] != second["resourceVersion"] != third["resourceVersion"]
+
+
+def test_apply_over_a_created_object_conflicts_with_the_creator(http: httpx.Client) -> None:
+    http.post(
+        "/api/v1/namespaces/team/configmaps",
+        json={"metadata": {"name": "app"}, "data": {"a": "1"}},
+        params={"fieldManager": "kubectl-create"},
+    )
+    shared = apply(http, cm(a="1"), "tenantctl")
+    assert shared.status_code == 200
+    assert set(managers(shared.json())) == {("kubectl-create", "Update"), ("tenantctl", "Apply")}
+    message = apply(http, cm(a="2"), "tenantctl").json()["message"]
+    assert 'conflict with "kubectl-create" using v1 at ' in message
+    after = apply(http, cm(b="2"), "tenantctl").json()
+    assert after["data"] == {"a": "1", "b": "2"}  # a is still owned by the creator
+
+
+def test_list_map_items_no_longer_applied_are_removed(http: httpx.Client) -> None:
+    path = "/api/v1/namespaces/team/serviceaccounts/sa"
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "sa", "namespace": "team"},
+        "secrets": [{"name": "one"}, {"name": "two"}],
+    }
+    first = apply(http, body, "tenantctl", path=path).json()
+    assert managers(first)[("tenantctl", "Apply")] == {
+        "f:secrets": {
+            'k:{"name":"one"}': {".": {}, "f:name": {}},
+            'k:{"name":"two"}': {".": {}, "f:name": {}},
+        }
+    }
+    other = {**body, "secrets": [{"name": "two"}]}
+    assert apply(http, other, "other", path=path).status_code == 200
+    after = apply(http, {**body, "secrets": []}, "tenantctl", path=path).json()
+    assert after["secrets"] == [{"name": "two"}]

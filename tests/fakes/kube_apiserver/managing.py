@@ -158,7 +158,7 @@ def _conflicts(
 def _prune(obj: dict[str, Any], dropped: set[Path], others: list[Owner], kept: set[Path]) -> None:
     """Remove fields the applier stopped applying, unless someone else still owns them."""
     owned = set().union(*(o.paths for o in others)) if others else set()
-    for path in sorted(dropped, key=len, reverse=True):
+    for path in sorted(dropped, key=len):  # a whole item first, then its (gone) fields
         if path in owned or fieldsets.has_descendant(owned, path):
             continue
         if fieldsets.has_descendant(kept, path):
