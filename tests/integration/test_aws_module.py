@@ -76,19 +76,7 @@ def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path:
     )
     unit = database.unit_for(tenant, platform)
     assert unit.module == "dedicated-db-aws"
-    services = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
-    aws = terraform.Target(
-        providers=lambda region: {
-            "aws": {
-                "region": region,
-                "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "endpoints": dict.fromkeys(services, moto_url),
-            }
-        },
-        required_providers={"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
-    )
+    aws = terraform.aws_target(moto_url)
     driver = terraform.Terraform(tmp_path / "tf", MODULES, {"aws": aws})
     outputs = driver.apply(unit)
 
