@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fakes.kube_apiserver import FakeKubeApiServer, RecordedRequest, Store, write_kubeconfig
@@ -89,6 +90,14 @@ def start_clusters(directory: Path, *, termination_delay: float | None = 0.2) ->
     )
     premium_cluster = FakeCluster(premium, path, PREMIUM_CONTEXT)
     return FakeCluster(main, path, CONTEXT, premium=premium_cluster)
+
+
+@pytest.fixture
+def kube_http(kube_apiserver: FakeCluster) -> Iterator[httpx.Client]:
+    """A raw httpx client for the shared fake cluster (bearer token set), for wire tests."""
+    headers = {"Authorization": f"Bearer {kube_apiserver.token}"}
+    with httpx.Client(base_url=kube_apiserver.url, headers=headers, timeout=10) as client:
+        yield client
 
 
 @pytest.fixture

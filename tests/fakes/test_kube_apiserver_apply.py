@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,11 +14,9 @@ CM = "/api/v1/namespaces/team/configmaps/app"
 
 
 @pytest.fixture
-def http(kube_apiserver: FakeCluster) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {kube_apiserver.token}"}
-    with httpx.Client(base_url=kube_apiserver.url, headers=headers, timeout=10) as client:
-        client.post("/api/v1/namespaces", json={"metadata": {"name": "team"}})
-        yield client
+def http(kube_http: httpx.Client) -> httpx.Client:
+    kube_http.post("/api/v1/namespaces", json={"metadata": {"name": "team"}})
+    return kube_http
 
 
 def apply(

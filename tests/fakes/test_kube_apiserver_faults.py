@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,11 +15,9 @@ NS = "/api/v1/namespaces"
 
 
 @pytest.fixture
-def http(kube_apiserver: FakeCluster) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {kube_apiserver.token}"}
-    with httpx.Client(base_url=kube_apiserver.url, headers=headers, timeout=10) as client_:
-        client_.post(NS, json={"metadata": {"name": "team"}})
-        yield client_
+def http(kube_http: httpx.Client) -> httpx.Client:
+    kube_http.post(NS, json={"metadata": {"name": "team"}})
+    return kube_http
 
 
 def test_injected_transient_failure_fires_the_given_number_of_times(

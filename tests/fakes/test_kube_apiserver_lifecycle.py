@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,19 +22,17 @@ JSON_PATCH = "application/json-patch+json"
 
 
 @pytest.fixture
-def http(kube_apiserver: FakeCluster) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {kube_apiserver.token}"}
-    with httpx.Client(base_url=kube_apiserver.url, headers=headers, timeout=10) as client:
-        client.post(NS, json={"metadata": {"name": "team"}})
-        client.post(
-            f"{NS}/team/configmaps",
-            json={"metadata": {"name": "app", "labels": {"a": "1"}}, "data": {"x": "1", "y": "2"}},
-        )
-        client.post(
-            f"{NS}/team/serviceaccounts",
-            json={"metadata": {"name": "app"}, "secrets": [{"name": "s1"}, {"name": "s2"}]},
-        )
-        yield client
+def http(kube_http: httpx.Client) -> httpx.Client:
+    kube_http.post(NS, json={"metadata": {"name": "team"}})
+    kube_http.post(
+        f"{NS}/team/configmaps",
+        json={"metadata": {"name": "app", "labels": {"a": "1"}}, "data": {"x": "1", "y": "2"}},
+    )
+    kube_http.post(
+        f"{NS}/team/serviceaccounts",
+        json={"metadata": {"name": "app"}, "secrets": [{"name": "s1"}, {"name": "s2"}]},
+    )
+    return kube_http
 
 
 def patch(http: httpx.Client, path: str, body: Any, content_type: str) -> httpx.Response:

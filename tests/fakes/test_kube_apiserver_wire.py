@@ -5,7 +5,6 @@ These tests speak raw HTTP (httpx) so that what they assert is exactly what a cl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,11 +17,9 @@ CM_PATH = "/api/v1/namespaces/team/configmaps"
 
 
 @pytest.fixture
-def http(kube_apiserver: FakeCluster) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {kube_apiserver.token}"}
-    with httpx.Client(base_url=kube_apiserver.url, headers=headers, timeout=10) as client:
-        client.post("/api/v1/namespaces", json={"metadata": {"name": "team"}})
-        yield client
+def http(kube_http: httpx.Client) -> httpx.Client:
+    kube_http.post("/api/v1/namespaces", json={"metadata": {"name": "team"}})
+    return kube_http
 
 
 def configmap(name: str = "app", **data: str) -> dict[str, Any]:
