@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _ALREADY_EXISTS = 81057
 _SAME_HOST = (81053, 81054)
+_ZONE_PAGE = 5000  # records per page when listing the whole zone
+_HOSTNAME_PAGE = 50  # the custom-hostname maximum
 
 
 class RequestBudget(Protocol):
@@ -104,6 +107,30 @@ class _Seen:
     def describe(self) -> str:
         note = f", comment {self.comment!r}" if self.comment else ", no comment"
         return f"{self.type} {self.name} -> {self.content} (id {self.id}{note})"
+
+
+@dataclass
+class _Snapshot:
+    """One bulk observation of the zone (see `CloudflareDns.snapshot`)."""
+
+    records: dict[str, list[_Seen]]
+    hostnames: dict[str, Any]
+    stale: set[str] = field(default_factory=set)
+
+
+def _all_pages(fetch: Callable[[int], Any], per_page: int, what: str) -> list[Any]:
+    """Every item of a v4 list, stopping at a short or last page (no extra empty page)."""
+    items: list[Any] = []
+    page = 1
+    while True:
+        with _translated(what):
+            batch = fetch(page)
+        items.extend(batch.result)
+        info = batch.result_info
+        total = getattr(info, "total_pages", None) if info is not None else None
+        if len(batch.result) < per_page or (total is not None and page >= total):
+            return items
+        page += 1
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
@@ -213,6 +240,7 @@ class CloudflareDns:
         self.budget: RequestBudget = budget or NoBudget()
         self.tags = tags
         self.dcv_method = dcv_method
+        self._local = threading.local()
         http = httpx.Client(
             transport=transport,
             timeout=timeout,
@@ -236,28 +264,73 @@ class CloudflareDns:
 
     # -- reads ---------------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Observe in bulk: inside the block, reads come from one listing of the whole zone.
+
+        For plan/verify/status over many tenants: a handful of paginated requests
+        instead of one or two per tenant. Names written inside the block are read live
+        again. The snapshot belongs to the calling thread.
+        """
+        records: dict[str, list[_Seen]] = {}
+        for item in _all_pages(
+            lambda page: self.client.dns.records.list(
+                zone_id=self.zone_id, page=page, per_page=_ZONE_PAGE
+            ),
+            _ZONE_PAGE,
+            "list the DNS zone",
+        ):
+            seen = _seen(item)
+            records.setdefault(seen.name, []).append(seen)
+        hostnames = {
+            h.hostname: h
+            for h in _all_pages(
+                lambda page: self.client.custom_hostnames.list(
+                    zone_id=self.zone_id, page=page, per_page=_HOSTNAME_PAGE
+                ),
+                _HOSTNAME_PAGE,
+                "list custom hostnames",
+            )
+        }
+        self._local.snapshot = _Snapshot(records, hostnames)
+        try:
+            yield
+        finally:
+            self._local.snapshot = None
+
+    def _snapshot(self) -> _Snapshot | None:
+        return getattr(self._local, "snapshot", None)
+
     def _records_named(self, name: str) -> list[_Seen]:
-        """Every record at `name`, following pages without the SDK's extra empty page."""
-        seen: list[_Seen] = []
-        page, per_page = 1, 100
-        while True:
-            with _translated(f"list DNS records {name}"):
-                batch = self.client.dns.records.list(
-                    zone_id=self.zone_id, name={"exact": name}, page=page, per_page=per_page
-                )
-            seen.extend(_seen(r) for r in batch.result)
-            info = batch.result_info
-            total = getattr(info, "total_pages", None) if info is not None else None
-            if len(batch.result) < per_page or (total is not None and page >= total):
-                return seen
-            page += 1
+        """Every record at `name` (from the snapshot when one is open and still fresh)."""
+        snap = self._snapshot()
+        if snap is not None and name not in snap.stale:
+            return list(snap.records.get(name, []))
+        return [
+            _seen(r)
+            for r in _all_pages(
+                lambda page: self.client.dns.records.list(
+                    zone_id=self.zone_id, name={"exact": name}, page=page, per_page=100
+                ),
+                100,
+                f"list DNS records {name}",
+            )
+        ]
 
     def _hostname(self, hostname: str) -> Any | None:
+        snap = self._snapshot()
+        if snap is not None and hostname not in snap.stale:
+            return snap.hostnames.get(hostname)
         with _translated(f"look up custom hostname {hostname}"):
             found = self.client.custom_hostnames.list(
                 zone_id=self.zone_id, hostname={"exact": hostname}
             )
         return next((h for h in found.result if h.hostname == hostname), None)
+
+    def _forget(self, name: str) -> None:
+        snap = self._snapshot()
+        if snap is not None:
+            snap.stale.add(name)
 
     # -- the DnsProvider surface ---------------------------------------------------------
 
@@ -316,12 +389,14 @@ class CloudflareDns:
                     except cloudflare.NotFoundError:
                         continue  # already gone
                 changes.append(DnsChange("delete", f"{seen.type}/{seen.name}"))
+            self._forget(record.name)
         for host in desired.custom_hostnames:
             item = self._hostname(host)
             if item is not None:
                 with _translated(f"delete custom hostname {host}"):
                     self.client.custom_hostnames.delete(item.id, zone_id=self.zone_id)
                 changes.append(DnsChange("delete", f"custom-hostname/{host}"))
+            self._forget(host)
         return changes
 
     def status(self, desired: TenantDns) -> list[CustomHostnameStatus]:
@@ -383,6 +458,7 @@ class CloudflareDns:
         if change.action == "noop":
             return change
         fields = self._fields(desired, want)
+        self._forget(want.name)
         if seen is not None:  # update or adopt: PATCH keeps what we do not manage
             with _translated(f"update DNS record {want.name}"):
                 self.client.dns.records.edit(seen.id, **fields)
@@ -414,6 +490,7 @@ class CloudflareDns:
         item = self._hostname(host)
         if item is not None:
             return DnsChange("noop", target), _hostname_status(item, origin)
+        self._forget(host)
         ssl = {"method": self.dcv_method, "type": "dv"}
         with _translated(f"create custom hostname {host}"):
             try:
@@ -456,6 +533,11 @@ class RenderedDns:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Nothing to observe in bulk: files are read directly."""
+        yield
 
     def _path(self, desired: TenantDns) -> Path:
         return self.out_dir / desired.tenant_id / "dns.yaml"

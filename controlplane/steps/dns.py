@@ -9,6 +9,7 @@ custom hostname stands (and what the tenant must publish) for `tenantctl describ
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -41,6 +42,10 @@ class DnsProvider(Protocol):
 
     def status(self, desired: TenantDns) -> list[CustomHostnameStatus]:
         """Verification/certificate status of each custom hostname."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Observe in bulk: inside the block, reads of many tenants share one zone listing."""
         ...
 
 

@@ -244,6 +244,24 @@ def test_pagination_reads_every_page(
     assert len(pages) == 2  # no extra request for an empty page
 
 
+def test_snapshot_verifies_many_tenants_with_a_few_zone_listings(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str, cloudflare_dns: CloudflareDns
+) -> None:
+    tenants = [
+        dns_resources.desired(_tenant(f"t{i}", f"shop.t{i}.org"), PLATFORM) for i in range(60)
+    ]
+    for want in tenants:
+        cloudflare_dns.apply(want)
+    cloudflare_emulator.seed_record(cloudflare_zone, type="TXT", name="t5", content="foreign")
+    before = len(cloudflare_emulator.calls)
+    with cloudflare_dns.snapshot():
+        problems = {w.tenant_id: cloudflare_dns.verify(w) for w in tenants}
+        cloudflare_dns.apply(tenants[1])  # a no-op apply inside the block reads the snapshot
+    reads = cloudflare_emulator.calls[before:]
+    assert [c.method for c in reads] == ["GET", "GET", "GET"]  # records; hostnames x 2 pages
+    assert [t for t, p in problems.items() if p] == ["t5"]
+
+
 def test_missing_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     with pytest.raises(CloudflareError, match=f"{TOKEN_ENV} is not set"):

@@ -112,6 +112,8 @@ def _exercise_driver(emulator: CloudflareEmulator, dns: CloudflareDns, zone: str
     dns.apply(acme)  # creates
     dns.apply(acme)  # no-op reads
     dns.status(acme)
+    with dns.snapshot():  # bulk listing of the zone and of custom hostnames
+        dns.verify(acme)
     emulator.seed_record(zone, type="A", name="taken", content="192.0.2.1")
     with pytest.raises(Exception, match="taken"):
         dns.apply(_tenant("taken"))  # collision: list only
