@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from controlplane.steps import database
 
 MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
 pytestmark = pytest.mark.slow
+# Roles are server-wide: ids unique per process keep parallel workers (xdist) apart.
+RUN = uuid.uuid4().hex[:6]
+A, B, BIG = f"iso-a-{RUN}", f"iso-b-{RUN}", f"iso-big-{RUN}"
+SA, SB, BIGS = (f"tenant_{t.replace('-', '_')}" for t in (A, B, BIG))
 Setup = tuple[database.DatabaseStep, str]
 
 
@@ -56,7 +61,7 @@ def setup(tmp_path: Path, database_url: str) -> Iterator[Setup]:
     driver, checker = build(tmp_path / "tf", database_url)
     step = database.DatabaseStep(driver, checker)
     yield step, database_url
-    for tenant_id in ("iso-a", "iso-b"):
+    for tenant_id in (A, B):
         step.destroy(StepContext(make_tenant(tenant_id), PlatformConfig(), "cleanup"))
 
 
@@ -78,49 +83,49 @@ def denied(conn: psycopg.Connection, sql: str) -> bool:
 
 def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup: Setup) -> None:
     step, url = setup
-    contexts = {t: StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b")}
+    contexts = {t: StepContext(make_tenant(t), PlatformConfig(), "op") for t in (A, B)}
     for ctx in contexts.values():
         outputs = step.apply(ctx).outputs
         assert outputs["schema"] == f"tenant_{ctx.tenant.id.replace('-', '_')}"
         assert step.verify(ctx) == []
 
-    with app_connection(url, "iso-b") as b:
+    with app_connection(url, B) as b:
         b.execute("CREATE TABLE orders (id int, tenant_id text)")
-        b.execute("INSERT INTO orders VALUES (1, 'iso-b')")
+        b.execute("INSERT INTO orders VALUES (1, %s)", (B,))
         forced = b.execute(
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
             " WHERE oid = 'orders'::regclass"
         ).fetchone()
         assert forced == (True, True)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            b.execute("INSERT INTO orders VALUES (2, 'iso-a')")  # RLS WITH CHECK
-        assert b.execute("SHOW search_path").fetchone() == ("tenant_iso_b",)
+            b.execute("INSERT INTO orders VALUES (2, %s)", (A,))  # RLS WITH CHECK
+        assert b.execute("SHOW search_path").fetchone() == (f"{SB}",)
         assert b.execute("SHOW statement_timeout").fetchone() == ("30s",)
 
-    with app_connection(url, "iso-a") as a:
+    with app_connection(url, A) as a:
         attempts = [
-            "SELECT * FROM tenant_iso_b.orders",
-            "INSERT INTO tenant_iso_b.orders VALUES (3, 'iso-a')",
-            "CREATE TABLE tenant_iso_b.stolen (id int)",
+            f"SELECT * FROM {SB}.orders",  # noqa: S608 - fixed test names
+            f"INSERT INTO {SB}.orders VALUES (3, 'x')",  # noqa: S608 - fixed test names
+            f"CREATE TABLE {SB}.stolen (id int)",
             "CREATE TABLE public.leak (id int)",
-            "SET ROLE tenant_iso_b_app",
-            "SET ROLE tenant_iso_b_owner",
-            "ALTER TABLE tenant_iso_b.orders NO FORCE ROW LEVEL SECURITY",
+            f"SET ROLE {SB}_app",
+            f"SET ROLE {SB}_owner",
+            f"ALTER TABLE {SB}.orders NO FORCE ROW LEVEL SECURITY",
         ]
         assert [sql for sql in attempts if not denied(a, sql)] == []
 
 
 def test_verify_finds_drift_and_apply_repairs_it(setup: Setup) -> None:
     step, url = setup
-    ctx_a, ctx_b = (StepContext(make_tenant(t), PlatformConfig(), "op") for t in ("iso-a", "iso-b"))
+    ctx_a, ctx_b = (StepContext(make_tenant(t), PlatformConfig(), "op") for t in (A, B))
     step.apply(ctx_a)
     step.apply(ctx_b)
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("GRANT USAGE ON SCHEMA tenant_iso_b TO tenant_iso_a_app")
-        admin.execute("GRANT tenant_iso_b_owner TO tenant_iso_a_app")
+        admin.execute(f"GRANT USAGE ON SCHEMA {SB} TO {SA}_app")
+        admin.execute(f"GRANT {SB}_owner TO {SA}_app")
     problems = step.verify(ctx_a)
-    assert any("tenant_iso_b" in p and "schemas" in p for p in problems)
-    assert any("tenant_iso_b_owner" in p for p in problems)
+    assert any(f"{SB}" in p and "schemas" in p for p in problems)
+    assert any(f"{SB}_owner" in p for p in problems)
     step.apply(ctx_a)
     assert step.verify(ctx_a) == []
 
@@ -129,7 +134,7 @@ def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it
     setup: Setup,
 ) -> None:
     step, _ = setup
-    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    ctx = StepContext(make_tenant(A), PlatformConfig(), "op")
     first = step.fingerprint(ctx)
     assert step.fingerprint(ctx) == first
     platform = PlatformConfig.model_validate(
@@ -147,14 +152,14 @@ def test_unchanged_tenant_fingerprint_is_stable_and_a_tier_limit_change_moves_it
 
 def test_dedicated_database_on_self_hosted_postgres(setup: Setup) -> None:
     step, url = setup
-    tenant = make_tenant("iso-big", "enterprise")
+    tenant = make_tenant(BIG, "enterprise")
     ctx = StepContext(tenant, PlatformConfig(), "op")
     try:
         outputs = step.apply(ctx).outputs
         assert outputs["module"] == "dedicated-db-postgres"
-        assert outputs["database"] == "tenant_iso_big"
+        assert outputs["database"] == f"{BIGS}"
         assert step.verify(ctx) == []
-        app = conninfo.make_conninfo(url, user="tenant_iso_big_app", dbname="tenant_iso_big")
+        app = conninfo.make_conninfo(url, user=f"{BIGS}_app", dbname=f"{BIGS}")
         with psycopg.connect(app, autocommit=True) as conn:
             conn.execute("CREATE TABLE t (id int)")
             assert denied(conn, "CREATE TABLE public.leak (id int)")
@@ -167,14 +172,14 @@ def test_dedicated_database_on_self_hosted_postgres(setup: Setup) -> None:
         step.destroy(StepContext(unprotected, platform, "op"))
     with psycopg.connect(url) as admin:
         assert (
-            admin.execute("SELECT 1 FROM pg_database WHERE datname = 'tenant_iso_big'").fetchone()
+            admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BIGS,)).fetchone()
             is None
         )
 
 
 def test_kill_9_during_apply_then_rerun_converges(setup: Setup) -> None:
     step, _ = setup
-    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    ctx = StepContext(make_tenant(A), PlatformConfig(), "op")
     driver = step.provisioner
     assert isinstance(driver, terraform.Terraform)
     unit = database.unit_for(ctx.tenant, ctx.platform)
@@ -199,7 +204,7 @@ def test_kill_9_during_apply_then_rerun_converges(setup: Setup) -> None:
 
 def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup: Setup) -> None:
     step, _ = setup
-    ctx = StepContext(make_tenant("iso-a"), PlatformConfig(), "op")
+    ctx = StepContext(make_tenant(A), PlatformConfig(), "op")
     driver = step.provisioner
     assert isinstance(driver, terraform.Terraform)
     driver.lock_timeout = "0s"
@@ -222,14 +227,16 @@ def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup:
 
 def test_plan_reads_terraform_plan_json(setup: Setup) -> None:
     step, _ = setup
-    tenant = make_tenant("iso-a")
+    tenant = make_tenant(A)
     ctx = StepContext(tenant, PlatformConfig(), "op")
     assert [c.action for c in step.plan(ctx)] == ["create"]  # never applied: no process
     step.apply(ctx)
     assert [c.action for c in step.plan(ctx)] == ["noop"]
     limits = {"connection_limit": 5, "statement_timeout": "5s"}
     standard = PlatformConfig().tiers[Tier.STANDARD].model_dump()
-    tighter = PlatformConfig.model_validate({"tiers": {"standard": {**standard, "database": limits}}})
+    tighter = PlatformConfig.model_validate(
+        {"tiers": {"standard": {**standard, "database": limits}}}
+    )
     changes = step.plan(StepContext(tenant, tighter, "op"))
     assert [(c.action, c.target) for c in changes] == [
         ("replace", "database/module.database.terraform_data.grants")
