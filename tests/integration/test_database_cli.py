@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -20,23 +21,29 @@ runner = CliRunner()
 def test_verify_exit_codes(cli_env: dict[str, str], tmp_path: Path) -> None:
     configs = tmp_path / "tenant-configs"
     shutil.copytree(EXAMPLES, configs)
+    # A tenant of this test alone: roles are server-wide, other tests apply the examples.
+    mine = f"verify-{uuid.uuid4().hex[:8]}"
+    (configs / "mine.yaml").write_text(
+        f"tenant: {{id: {mine}, name: Mine, tier: standard, region: us-east-1}}\n"
+    )
     applied = runner.invoke(app, ["apply", "-f", str(configs), "--yes"])
     assert applied.exit_code == 0, applied.output
 
-    for tenant in ("bluebird", "tenant-100"):  # shared schema; dedicated database
+    for tenant in (mine, "tenant-100"):  # shared schema; dedicated database
         result = runner.invoke(app, ["verify", tenant])
         assert result.exit_code == 0, result.output
         assert f"{tenant} verified" in result.output
 
+    role = f"tenant_{mine.replace('-', '_')}_app"
     shared = conninfo.make_conninfo(cli_env["TENANTCTL_DATABASE_URL"], dbname="tenantctl_shared")
     with psycopg.connect(shared, autocommit=True) as admin:
-        admin.execute("GRANT CREATE ON SCHEMA public TO tenant_bluebird_app")
+        admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
     try:
-        result = runner.invoke(app, ["verify", "bluebird"])
+        result = runner.invoke(app, ["verify", mine])
         assert result.exit_code == 6
         assert "public" in result.output
     finally:
         with psycopg.connect(shared, autocommit=True) as admin:
-            admin.execute("REVOKE CREATE ON SCHEMA public FROM tenant_bluebird_app")
+            admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
 
     assert runner.invoke(app, ["verify", "nobody"]).exit_code == 3
