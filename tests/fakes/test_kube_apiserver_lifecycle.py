@@ -319,3 +319,47 @@ def test_quantities_are_stored_in_canonical_form_and_reapply_is_a_no_op(
     assert first["spec"]["hard"] == {"requests.cpu": "1", "requests.memory": "1Gi", "pods": "10"}
     second = http.patch(path, json=quota, params=params, headers=headers).json()
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "path", "original", "patch_body", "want_message"),
+    [
+        (
+            "roleRef cannot change",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+            {
+                "metadata": {"name": "x"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "a"},
+            },
+            {"roleRef": {"name": "b"}},
+            'RoleBinding.rbac.authorization.k8s.io "x" is invalid: roleRef: Invalid value: ',
+        ),
+        (
+            "priority value cannot change",
+            "/apis/scheduling.k8s.io/v1/priorityclasses",
+            {"metadata": {"name": "x"}, "value": 100},
+            {"value": 200},
+            'PriorityClass.scheduling.k8s.io "x" is invalid: value: Forbidden: '
+            "may not be changed in an update.",
+        ),
+        (
+            "immutable configmap data",
+            f"{NS}/team/configmaps",
+            {"metadata": {"name": "x"}, "data": {"a": "1"}, "immutable": True},
+            {"data": {"a": "2"}},
+            'ConfigMap "x" is invalid: data: Forbidden: ',
+        ),
+    ],
+)
+def test_immutable_fields_are_refused(  # noqa: PLR0917 - parametrized cases
+    http: httpx.Client,
+    reason: str,
+    path: str,
+    original: dict[str, Any],
+    patch_body: dict[str, Any],
+    want_message: str,
+) -> None:
+    assert http.post(path, json=original).status_code == 201, reason
+    response = patch(http, f"{path}/x", patch_body, MERGE)
+    assert response.status_code == 422, reason
+    assert response.json()["message"].startswith(want_message), response.json()["message"]

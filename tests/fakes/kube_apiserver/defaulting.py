@@ -151,3 +151,35 @@ def _kind_problems(rtype: ResourceType, obj: dict[str, Any]) -> list[tuple[str, 
             if not rule.get("verbs")
         ]
     return []
+
+
+def validate_update(rtype: ResourceType, current: dict[str, Any], obj: dict[str, Any]) -> None:
+    """Immutable fields: what the real apiserver refuses to change in an update.
+
+    Raises:
+        ApiError: 422 Invalid (a client must delete and recreate the object instead).
+    """
+    name = str(obj["metadata"]["name"])
+    causes: list[tuple[str, str, str]] = []
+    if rtype.kind in ("RoleBinding", "ClusterRoleBinding") and obj.get("roleRef") != current.get(
+        "roleRef"
+    ):
+        causes.append(
+            ("FieldValueInvalid", "roleRef", f"{_go(obj.get('roleRef'))}: cannot change roleRef")
+        )
+    if rtype.kind == "PriorityClass" and obj.get("value") != current.get("value"):
+        causes.append(("FieldValueForbidden", "value", "may not be changed in an update."))
+    if rtype.kind in ("ConfigMap", "Secret") and current.get("immutable"):
+        for field in ("data", "binaryData", "immutable"):
+            if obj.get(field) != current.get(field):
+                detail = "field is immutable when `immutable` is set"
+                causes.append(("FieldValueForbidden", field, detail))
+    if causes:
+        raise errors.invalid(rtype, name, causes)
+
+
+def _go(value: Any) -> str:
+    """A value roughly as Go's `%v` prints a struct in validation messages."""
+    if isinstance(value, dict):
+        return "{" + " ".join(str(v) for v in value.values()) + "}"
+    return str(value)

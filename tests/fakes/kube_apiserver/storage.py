@@ -493,6 +493,7 @@ class Store:
         defaulting.apply_defaults(rtype, obj)
         defaulting.validate(rtype, obj)
         if current is not None:
+            defaulting.validate_update(rtype, current, obj)
             self._bump_generation(rtype, current, obj)
             if _same(current, obj):
                 return self._present(rtype, current)
