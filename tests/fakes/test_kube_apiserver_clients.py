@@ -174,3 +174,75 @@ def test_kubectl_apply_conflict_and_premium_context(
     on_premium = kubectl(premium, "apply", "--server-side", "-f", str(manifest))
     assert on_premium.returncode == 0, on_premium.stderr
     assert premium.store.get("ConfigMap", "settings", "acme") is not None
+
+
+EXAMPLES: list[dict[str, Any]] = [
+    {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "q"},
+        "spec": {"hard": {"pods": 10, "requests.memory": "2048Mi"}},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "l"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]},
+    },
+    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}},
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}},
+    {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "r"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "rb"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "acme"}],
+    },
+    {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "pdb"},
+        "spec": {"minAvailable": 1},
+    },
+]
+
+
+def test_typed_client_deserialises_every_managed_kind(kube_apiserver: FakeCluster) -> None:
+    api = kube_apiserver.api_client()
+    dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
+    client.CoreV1Api(api).create_namespace(namespace("acme"))
+    for example in EXAMPLES:
+        resource = dyn.resources.get(api_version=example["apiVersion"], kind=example["kind"])
+        body = {**example, "metadata": {**example["metadata"], "namespace": "acme"}}
+        resource.server_side_apply(body=body, namespace="acme", field_manager="tenantctl")
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    quota = core.read_namespaced_resource_quota("q", "acme").to_dict()
+    assert quota["spec"]["hard"] == {"pods": "10", "requests.memory": "2Gi"}
+    limits = core.list_namespaced_limit_range("acme").to_dict()["items"][0]["spec"]["limits"]
+    assert limits[0]["default_request"] == {"cpu": "500m"}
+    assert core.read_namespaced_secret("s", "acme").to_dict()["data"] == {"k": "dg=="}
+    assert len(core.list_namespaced_service_account("acme").to_dict()["items"]) == 2
+    assert rbac.read_namespaced_role_binding("rb", "acme").to_dict()["role_ref"]["name"] == "r"
+    assert rbac.list_namespaced_role("acme").to_dict()["items"][0]["rules"][0]["verbs"] == ["get"]
+    policies = client.NetworkingV1Api(api).list_network_policy_for_all_namespaces().to_dict()
+    assert policies["items"][0]["metadata"]["generation"] == 1
+    pdb = client.PolicyV1Api(api).read_namespaced_pod_disruption_budget("pdb", "acme").to_dict()
+    assert pdb["spec"]["min_available"] == 1
+    classes = client.SchedulingV1Api(api).list_priority_class().to_dict()
+    assert classes["items"] == []
+    custom: Any = client.CustomObjectsApi(api).list_cluster_custom_object(
+        "security.istio.io", "v1", "peerauthentications"
+    )
+    assert custom["items"] == []
