@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, dynamic
+from kubernetes import client, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.fakes.kube_fixtures import FakeCluster
@@ -246,3 +246,22 @@ def test_typed_client_deserialises_every_managed_kind(kube_apiserver: FakeCluste
         "security.istio.io", "v1", "peerauthentications"
     )
     assert custom["items"] == []
+
+
+def test_python_watch_sees_a_namespace_terminate_then_go(kube_apiserver: FakeCluster) -> None:
+    core = client.CoreV1Api(kube_apiserver.api_client())
+    core.create_namespace(namespace("acme"))
+    since = core.list_namespace().to_dict()["metadata"]["resource_version"]
+    core.delete_namespace("acme")
+    seen: list[tuple[str, str]] = []
+    stream = watch.Watch()  # type: ignore[no-untyped-call]
+    for event in stream.stream(  # type: ignore[no-untyped-call]
+        core.list_namespace,
+        field_selector="metadata.name=acme",
+        resource_version=since,
+        timeout_seconds=5,
+    ):
+        seen.append((event["type"], event["object"].to_dict()["status"]["phase"]))
+        if event["type"] == "DELETED":
+            stream.stop()  # type: ignore[no-untyped-call]
+    assert seen == [("MODIFIED", "Terminating"), ("DELETED", "Terminating")]

@@ -113,7 +113,7 @@ def _injected(faults: Faults | None, request: Request, target: Target | None) ->
     described = None
     if target is not None:
         verb = _verb(request.method, collection=not target.name)
-        if request.query.get("watch") in ("true", "1"):
+        if request.query.get("watch", "").lower() in ("true", "1"):
             verb = "watch"
         described = (target.rtype, target.namespace or "", target.name, verb)
     found = faults.match(request.method, request.path, described)

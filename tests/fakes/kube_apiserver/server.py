@@ -155,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request.manager,
             )
             request = parsed
-            watching = method == "GET" and request.query.get("watch") in ("true", "1")
+            watching = method == "GET" and request.query.get("watch", "").lower() in ("true", "1")
             if watching and routing.injected(fake.store, request, fake.faults) is None:
                 self._record(request, 200)
                 self._watch(fake, request)
