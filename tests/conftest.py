@@ -58,8 +58,12 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment pointing tenantctl at the per-test database and a private data dir."""
+    """Environment pointing tenantctl at the per-test database and a private data dir.
+
+    Also runs the test in `tmp_path`, so render output (`./out`) never lands in the repo.
+    """
     env = {"TENANTCTL_DATABASE_URL": database_url, "TENANTCTL_DATA_DIR": str(tmp_path / "data")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
     return {**os.environ, **env}

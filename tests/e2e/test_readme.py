@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import shlex
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,8 +28,9 @@ def test_tour_is_not_empty() -> None:
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_readme_tour_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def test_readme_tour_runs(tmp_path: Path) -> None:
+    # As in a checkout: the tour's relative paths, but its output in a scratch dir.
+    shutil.copytree(ROOT / "tenant-configs", tmp_path / "tenant-configs")
     runner = CliRunner()
     for command in _tour_commands():
         # Output redirections (`> file`) are the shell's business, not tenantctl's.
