@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
+from controlplane.resources import dns
 from controlplane.resources.kubernetes import bundles as kubernetes_bundles
 
 __all__ = ["PLATFORM_DIR", "platform_files", "tenant_files"]
@@ -20,6 +21,7 @@ def tenant_files(tenant: Tenant, platform: PlatformConfig) -> dict[str, str]:
     """Files under `OUT/<tenant-id>/` for this tenant (paths relative to that folder)."""
     files: dict[str, str] = {}
     files.update(kubernetes_bundles.tenant_files(tenant, platform))
+    files[dns.DNS_FILE] = dns.render(tenant, platform)
     return files
 
 
