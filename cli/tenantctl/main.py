@@ -246,7 +246,7 @@ def verify(tenant: str, platform: PlatformOpt = None, output: Output = Format.TA
 
 @app.command()
 def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("out")) -> None:
-    """Write every tenant's GitOps files: OUT/<tenant-id>/kubernetes/*.yaml + kustomization.
+    """Write every tenant's GitOps files: OUT/<tenant-id>/kubernetes/ and dns.yaml.
 
     Byte-identical across runs (only changed files are rewritten), ready for Argo CD or
     Flux; platform objects (tier PriorityClasses) go to OUT/_platform/. Never writes a
