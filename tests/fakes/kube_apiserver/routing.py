@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.kube_apiserver import discovery, errors, selectors, storage
+from tests.fakes.kube_apiserver.admission import WriteOptions
 from tests.fakes.kube_apiserver.faults import Faults
 from tests.fakes.kube_apiserver.registry import ResourceType
-from tests.fakes.kube_apiserver.storage import Store, WriteOptions
+from tests.fakes.kube_apiserver.storage import Store
 
 PATCH_TYPES = (storage.APPLY, storage.STRATEGIC, storage.MERGE, storage.JSON_PATCH)
 WATCH_LIMIT_SECONDS = 60.0

@@ -13,53 +13,32 @@ client, for example a person editing a managed field with `kubectl edit`.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.kube_apiserver import (
+    admission,
     defaulting,
     errors,
     managing,
+    namespaces,
     patching,
-    pruning,
-    quantities,
-    schemas,
     selectors,
 )
+from tests.fakes.kube_apiserver.admission import WriteOptions
+from tests.fakes.kube_apiserver.clock import utc_now
 from tests.fakes.kube_apiserver.registry import Registry, ResourceType, default_registry
 
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
-NAMESPACE_CONTENT_FINALIZER = "kubernetes"
 APPLY = "application/apply-patch+yaml"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 _EVENT_LOG_SIZE = 5000
-CLIENT_IGNORED_METADATA = (
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "generation",
-    "selfLink",
-    "deletionGracePeriodSeconds",
-)
-ROOT_CA_DESCRIPTION = (
-    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
-    "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
-    "guaranteed across distributions of Kubernetes clusters."
-)
-SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-
-
-def utc_now() -> str:
-    """RFC 3339 UTC with seconds, as Kubernetes timestamps are written."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -70,17 +49,6 @@ class Event:
     type: str
     storage_key: tuple[str, str]
     obj: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class WriteOptions:
-    """Per-request options of a write."""
-
-    manager: str
-    dry_run: bool = False
-    force: bool = False
-    field_validation: str = "Warn"
-    warnings: list[str] = field(default_factory=list, compare=False)
 
 
 class Store:
@@ -94,16 +62,15 @@ class Store:
         seed: bool = True,
     ) -> None:
         self.registry = registry or default_registry()
-        self.termination_delay = termination_delay
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.events: list[Event] = []
         self._objects: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self._rv = 0
-        self._timers: list[threading.Timer] = []
+        self.namespaces = namespaces.NamespaceController(self, termination_delay)
         self.namespace_defaults = True
         if seed:
-            self._seed()
+            self.namespaces.seed()
 
     # ----------------------------------------------------------------- reads
     @property
@@ -168,7 +135,7 @@ class Store:
         Raises:
             ApiError: 409 AlreadyExists, 404 missing namespace, 403 terminating, 422 Invalid.
         """
-        obj = self._incoming(rtype, namespace, body, options, name_from_url=None)
+        obj = admission.prepare(rtype, namespace, body, options, name_from_url=None)
         if rtype.has_status:
             obj.pop("status", None)  # written only through the status subresource
         name = obj["metadata"]["name"]
@@ -187,13 +154,13 @@ class Store:
         options: WriteOptions,
     ) -> dict[str, Any]:
         """PUT: replace the whole object (optimistic concurrency on resourceVersion)."""
-        obj = self._incoming(rtype, key[0], body, options, name_from_url=key[1])
+        obj = admission.prepare(rtype, key[0], body, options, name_from_url=key[1])
         with self.lock:
             current = self._current(rtype, key)
             wanted_rv = body.get("metadata", {}).get("resourceVersion")
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.stale(rtype, key[1])
-            self._carry_server_fields(rtype, current, obj)
+            admission.carry_server_fields(rtype, current, obj)
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options)
 
@@ -221,8 +188,8 @@ class Store:
             )
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.stale(rtype, key[1])
-            obj = self._incoming(rtype, key[0], patched, options, name_from_url=key[1])
-            self._carry_server_fields(rtype, current, obj)
+            obj = admission.prepare(rtype, key[0], patched, options, name_from_url=key[1])
+            admission.carry_server_fields(rtype, current, obj)
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options), False
 
@@ -258,17 +225,17 @@ class Store:
         body: Any,
         options: WriteOptions,
     ) -> tuple[dict[str, Any], bool]:
-        problem = _apply_body_problem(body)
+        problem = admission.apply_body_problem(body)
         if problem:
             raise errors.bad_request(problem)
-        config = self._incoming(rtype, key[0], body, options, name_from_url=key[1])
+        config = admission.prepare(rtype, key[0], body, options, name_from_url=key[1])
         if current is None:
             self._check_namespace(rtype, key[0], key[1])
         merged = managing.apply(
             current, config, write=self._write(rtype, options), force=options.force
         )
         if current is not None:
-            self._carry_server_fields(rtype, current, merged)
+            admission.carry_server_fields(rtype, current, merged)
         return self._persist(rtype, current, merged, options), current is None
 
     def delete(self, rtype: ResourceType, key: Key, options: WriteOptions) -> dict[str, Any]:
@@ -276,7 +243,7 @@ class Store:
         with self.lock:
             current = self._current(rtype, key)
             if rtype.kind == "Namespace":
-                return self._delete_namespace(rtype, current, options)
+                return self.namespaces.delete(rtype, current, options)
             if current["metadata"].get("finalizers"):
                 return self._mark_deleted(rtype, current, options)
             if not options.dry_run:
@@ -340,7 +307,7 @@ class Store:
             obj["spec"] = {"finalizers": list((body.get("spec") or {}).get("finalizers") or [])}
             result = self._persist(ns_type, current, obj, options)
             if not options.dry_run and current["metadata"].get("deletionTimestamp"):
-                self._finalize_namespace(name)
+                self.namespaces.finalize(name)
             return result
 
     # ------------------------------------------------------------ test helpers
@@ -383,15 +350,11 @@ class Store:
 
     def finish_namespace_deletions(self) -> None:
         """Test helper: run the namespace controller now for every terminating namespace."""
-        ns_type = self.rtype("Namespace")
-        for obj in list(self._bucket(ns_type).values()):
-            if obj["metadata"].get("deletionTimestamp"):
-                self._finalize_namespace(obj["metadata"]["name"])
+        self.namespaces.finish_all()
 
     def close(self) -> None:
         """Cancel pending namespace-controller timers."""
-        for timer in self._timers:
-            timer.cancel()
+        self.namespaces.close()
 
     # -------------------------------------------------------------- internals
     def _bucket(self, rtype: ResourceType) -> dict[Key, dict[str, Any]]:
@@ -416,59 +379,6 @@ class Store:
             now=utc_now(),
             skip_status=rtype.has_status,
         )
-
-    def _incoming(
-        self,
-        rtype: ResourceType,
-        namespace: str,
-        body: Any,
-        options: WriteOptions,
-        *,
-        name_from_url: str | None,
-    ) -> dict[str, Any]:
-        """Validate the identity of a request body and drop what clients may not set."""
-        if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
-            msg = "the body of the request must be a JSON object with object metadata"
-            raise errors.bad_request(msg)
-        obj = copy.deepcopy(body)
-        meta = obj.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName") and name_from_url is None:
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        problem = _identity_problem(rtype, meta, namespace, name_from_url)
-        if problem:
-            raise errors.bad_request(problem)
-        if name_from_url is not None:
-            meta["name"] = name_from_url
-        if rtype.namespaced:
-            meta["namespace"] = namespace
-        else:
-            meta.pop("namespace", None)
-        for server_field in CLIENT_IGNORED_METADATA:
-            meta.pop(server_field, None)
-        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
-        _drop_unknown_fields(rtype, obj, options)
-        return dict(quantities.canonicalize(obj, rtype.schema()))
-
-    def _carry_server_fields(
-        self, rtype: ResourceType, current: dict[str, Any], obj: dict[str, Any]
-    ) -> None:
-        """Server-owned metadata and the status subresource survive writes to the object."""
-        for name in (
-            "uid",
-            "creationTimestamp",
-            "resourceVersion",
-            "generation",
-            "deletionTimestamp",
-        ):
-            if name in current["metadata"]:
-                obj["metadata"][name] = current["metadata"][name]
-        if rtype.has_status:
-            if "status" in current:
-                obj["status"] = current["status"]
-            else:
-                obj.pop("status", None)
-        if rtype.kind == "Namespace":
-            obj["spec"] = current.get("spec", {})
 
     def _check_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
         if not rtype.namespaced:
@@ -508,7 +418,7 @@ class Store:
         self._bucket(rtype)[(meta.get("namespace", ""), meta["name"])] = obj
         self._emit("ADDED" if current is None else "MODIFIED", rtype, obj)
         if current is None and rtype.kind == "Namespace" and self.namespace_defaults:
-            self._populate_namespace(meta["name"])
+            self.namespaces.populate(meta["name"])
         return self._present(rtype, obj)
 
     def _stamp_new(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
@@ -518,7 +428,7 @@ class Store:
         if rtype.has_generation:
             meta["generation"] = 1
         if rtype.kind == "Namespace":
-            obj["spec"] = {"finalizers": [NAMESPACE_CONTENT_FINALIZER]}
+            obj["spec"] = {"finalizers": [namespaces.NAMESPACE_CONTENT_FINALIZER]}
             obj["status"] = {"phase": "Active"}
 
     def _bump_generation(
@@ -559,51 +469,6 @@ class Store:
         obj["metadata"]["deletionGracePeriodSeconds"] = 0
         return self._persist(rtype, current, obj, options)
 
-    def _delete_namespace(
-        self, rtype: ResourceType, current: dict[str, Any], options: WriteOptions
-    ) -> dict[str, Any]:
-        name = current["metadata"]["name"]
-        if current["metadata"].get("deletionTimestamp"):
-            raise errors.namespace_finalizing(name)
-        obj = copy.deepcopy(current)
-        obj["metadata"]["deletionTimestamp"] = utc_now()
-        obj["status"] = {"phase": "Terminating"}
-        result = self._persist(rtype, current, obj, options)
-        if not options.dry_run:
-            self._schedule(name)
-        return result
-
-    def _schedule(self, namespace: str) -> None:
-        if self.termination_delay is None:
-            return
-        timer = threading.Timer(self.termination_delay, self._finalize_namespace, args=(namespace,))
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
-
-    def _finalize_namespace(self, namespace: str) -> None:
-        """The namespace controller: delete the contents, then purge the namespace."""
-        with self.lock:
-            ns_type = self.rtype("Namespace")
-            if ("", namespace) not in self._bucket(ns_type):
-                return
-            remaining = 0
-            for rtype in self._storage_types():
-                for key in [k for k in self._bucket(rtype) if k[0] == namespace]:
-                    if self._bucket(rtype)[key]["metadata"].get("finalizers"):
-                        self._mark_deleted(
-                            rtype,
-                            copy.deepcopy(self._bucket(rtype)[key]),
-                            WriteOptions("namespace-controller"),
-                        )
-                        remaining += 1
-                    else:
-                        self._remove(rtype, key)
-            if remaining:
-                self._schedule(namespace)
-                return
-            self._remove(ns_type, ("", namespace))
-
     def _storage_types(self) -> Iterator[ResourceType]:
         seen: set[tuple[str, str]] = set()
         for rtype in self.registry.types:
@@ -611,76 +476,11 @@ class Store:
                 seen.add(rtype.storage_key)
                 yield rtype
 
-    def _populate_namespace(self, namespace: str) -> None:
-        """What controllers add to every namespace: ServiceAccount default, kube-root-ca.crt."""
-        controller = WriteOptions("kube-controller-manager")
-        sa = {"metadata": {"name": "default", "namespace": namespace}}
-        self.create(self.rtype("ServiceAccount"), namespace, sa, controller)
-        cm = {
-            "metadata": {
-                "name": "kube-root-ca.crt",
-                "namespace": namespace,
-                "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION},
-            },
-            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nFAKE\n-----END CERTIFICATE-----\n"},
-        }
-        self.create(self.rtype("ConfigMap"), namespace, cm, controller)
-
-    def _seed(self) -> None:
-        """What every cluster has: the system namespaces and the CRDs the fake serves."""
-        system = WriteOptions("kube-apiserver")
-        for name in SYSTEM_NAMESPACES:
-            self.create(self.rtype("Namespace"), "", {"metadata": {"name": name}}, system)
-        crd_type = self.rtype("CustomResourceDefinition")
-        for crd in schemas.crd_documents():
-            self.create(crd_type, "", crd, WriteOptions("helm"))
-
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store lock (for tests that inspect several objects consistently)."""
         with self.lock:
             yield
-
-
-def _drop_unknown_fields(rtype: ResourceType, obj: dict[str, Any], options: WriteOptions) -> None:
-    """Prune undeclared fields; Strict refuses them, Warn reports them in `options.warnings`."""
-    unknown = pruning.prune(obj, rtype.schema())
-    if not unknown or options.field_validation == "Ignore":
-        return
-    if options.field_validation == "Strict":
-        names = ", ".join(f'unknown field "{u}"' for u in unknown)
-        msg = (
-            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
-            f"strict decoding error: {names}"
-        )
-        raise errors.bad_request(msg)
-    options.warnings.extend(f'unknown field "{u}"' for u in unknown)
-
-
-def _identity_problem(
-    rtype: ResourceType, meta: dict[str, Any], namespace: str, name_from_url: str | None
-) -> str:
-    if name_from_url is not None and meta.get("name", name_from_url) != name_from_url:
-        return (
-            f"the name of the object ({meta['name']}) does not match the name on the URL "
-            f"({name_from_url})"
-        )
-    if rtype.namespaced and meta.get("namespace", namespace) != namespace:
-        return (
-            "the namespace of the provided object does not match the namespace sent on the request"
-        )
-    return ""
-
-
-def _apply_body_problem(body: Any) -> str:
-    if not isinstance(body, dict):
-        return "apply patch must be an object"
-    for required in ("apiVersion", "kind"):
-        if not body.get(required):
-            return f"invalid object type: {required} is required for apply"
-    if (body.get("metadata") or {}).get("managedFields"):
-        return "metadata.managedFields must be nil"
-    return ""
 
 
 def _finalized(rtype: ResourceType, current: dict[str, Any] | None, meta: dict[str, Any]) -> bool:
