@@ -262,3 +262,15 @@ def test_list_map_items_no_longer_applied_are_removed(http: httpx.Client) -> Non
     assert apply(http, other, "other", path=path).status_code == 200
     after = apply(http, {**body, "secrets": []}, "tenantctl", path=path).json()
     assert after["secrets"] == [{"name": "two"}]
+
+
+def test_apply_into_a_missing_or_terminating_namespace(http: httpx.Client) -> None:
+    ghost = cm(a="1")
+    ghost["metadata"]["namespace"] = "ghost"
+    missing = apply(http, ghost, "tenantctl", path="/api/v1/namespaces/ghost/configmaps/app")
+    assert missing.status_code == 404
+    assert missing.json()["message"] == 'namespaces "ghost" not found'
+    http.delete("/api/v1/namespaces/team")
+    refused = apply(http, cm(a="1"), "tenantctl")
+    assert refused.status_code == 403
+    assert refused.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"

@@ -64,3 +64,16 @@ def test_fields_v1_round_trip_with_list_items() -> None:
     assert (
         fieldsets.describe(("f:secrets", 'k:{"name":"s"}', "f:name")) == '.secrets[name="s"].name'
     )
+
+
+def test_package_exports_are_pinned() -> None:
+    import tests.fakes.kube_apiserver as package  # noqa: PLC0415
+
+    assert sorted(package.__all__) == [
+        "ApiError",
+        "FakeKubeApiServer",
+        "RecordedRequest",
+        "Store",
+        "WriteOptions",
+        "write_kubeconfig",
+    ]
