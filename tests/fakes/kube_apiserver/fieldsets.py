@@ -85,6 +85,25 @@ def _walk_list(value: list[Any], schema: Schema, prefix: Path) -> dict[Path, boo
     return found
 
 
+def map_nodes(value: Any, schema: Schema, prefix: Path = ()) -> set[Path]:
+    """Paths of the granular maps (labels, data, matchLabels...) inside `value`.
+
+    An Update entry owns the maps its write created, marked `".": {}` in `fieldsV1`.
+    """
+    found: set[Path] = set()
+    if isinstance(value, dict) and not schema.atomic_struct:
+        if prefix and schema.is_map:
+            found.add(prefix)
+        for name, child in value.items():
+            found |= map_nodes(child, schema.child(name), (*prefix, f"f:{name}"))
+    elif isinstance(value, list) and schema.list_type == "map":
+        for item in value:
+            if isinstance(item, dict):
+                item_path = (*prefix, key_element(item, schema.list_keys))
+                found |= map_nodes(item, schema.item(), item_path) - {item_path}
+    return found
+
+
 def object_fields(obj: dict[str, Any], schema: Schema, *, skip_status: bool) -> dict[Path, bool]:
     """Paths of a whole object, without apiVersion/kind, server metadata and maybe status."""
     trimmed = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}

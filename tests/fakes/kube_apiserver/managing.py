@@ -180,6 +180,12 @@ def update(old: dict[str, Any] | None, new: dict[str, Any], *, write: Write) -> 
         if path not in before
         or (leaf and fieldsets.lookup(old, path)[1] != fieldsets.lookup(new, path)[1])
     }
+    changed |= {
+        path
+        for path in fieldsets.map_nodes(new, write.schema)
+        if path[0] != "f:status" or not write.skip_status
+        if not fieldsets.lookup(old, path)[0]
+    }
     for owner in owners:
         owner.paths -= changed
     key = (write.manager, "Update", write.api_version, "")

@@ -143,6 +143,7 @@ class Store:
             self._check_namespace(rtype, namespace, name)
             if (namespace, name) in self._bucket(rtype):
                 raise errors.already_exists(rtype, name)
+            defaulting.apply_defaults(rtype, obj)  # decoding defaults: the writer owns them
             managing.update(None, obj, write=self._write(rtype, options))
             return self._persist(rtype, None, obj, options)
 
@@ -161,6 +162,7 @@ class Store:
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.stale(rtype, key[1])
             admission.carry_server_fields(rtype, current, obj)
+            defaulting.apply_defaults(rtype, obj)  # decoding defaults: the writer owns them
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options)
 
@@ -190,6 +192,7 @@ class Store:
                 raise errors.stale(rtype, key[1])
             obj = admission.prepare(rtype, key[0], patched, options, name_from_url=key[1])
             admission.carry_server_fields(rtype, current, obj)
+            defaulting.apply_defaults(rtype, obj)  # decoding defaults: the writer owns them
             managing.update(current, obj, write=self._write(rtype, options))
             return self._persist(rtype, current, obj, options), False
 
