@@ -274,3 +274,17 @@ def test_apply_into_a_missing_or_terminating_namespace(http: httpx.Client) -> No
     refused = apply(http, cm(a="1"), "tenantctl")
     assert refused.status_code == 403
     assert refused.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+
+
+def test_update_entries_mark_the_maps_they_create(http: httpx.Client) -> None:
+    created = http.post(
+        "/api/v1/namespaces/team/configmaps",
+        json={"metadata": {"name": "app", "labels": {"a": "1"}}, "data": {"k": "v"}},
+        params={"fieldManager": "kubectl-create"},
+    ).json()
+    assert managers(created) == {
+        ("kubectl-create", "Update"): {
+            "f:data": {".": {}, "f:k": {}},
+            "f:metadata": {"f:labels": {".": {}, "f:a": {}}},
+        }
+    }
