@@ -153,8 +153,9 @@ class KubernetesSettings(_Strict):
     shared_database_cidr: str = "10.20.0.0/24"
     dedicated_database_cidr: str = "10.30.0.0/16"
     database_port: int = Field(default=5432, ge=1, le=65535)
-    secret_store: str = "platform-secrets"
-    secret_key_prefix: str = "tenantctl/tenants"
+    # Names of the secret store and key prefix, not secrets.
+    secret_store: str = "platform-secrets"  # noqa: S105
+    secret_key_prefix: str = "tenantctl/tenants"  # noqa: S105
     default_cpu: Quantity = "500m"
     default_memory: Quantity = "512Mi"
     default_request_cpu: Quantity = "100m"

@@ -504,9 +504,7 @@ def test_render_files_are_byte_identical_across_runs_and_listed_in_kustomization
 
 def test_platform_files_hold_every_tier_priority_class() -> None:
     platform = PlatformConfig()
-    docs = list(
-        yaml.safe_load_all(rendering.platform_files(platform)["kubernetes/platform.yaml"])
-    )
+    docs = list(yaml.safe_load_all(rendering.platform_files(platform)["kubernetes/platform.yaml"]))
     assert {(d["metadata"]["name"], d["value"]) for d in docs} == {
         (p.priority_class, p.priority) for p in platform.tiers.values()
     }
