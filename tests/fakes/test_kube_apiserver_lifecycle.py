@@ -363,3 +363,18 @@ def test_immutable_fields_are_refused(  # noqa: PLR0917 - parametrized cases
     response = patch(http, f"{path}/x", patch_body, MERGE)
     assert response.status_code == 422, reason
     assert response.json()["message"].startswith(want_message), response.json()["message"]
+
+
+def test_watch_from_a_forgotten_resource_version_is_expired(
+    kube_apiserver: FakeCluster, http: httpx.Client
+) -> None:
+    kube_apiserver.store.event_log_size = 2
+    old = http.get(f"{NS}/team/configmaps").json()["metadata"]["resourceVersion"]
+    for index in range(4):
+        http.post(f"{NS}/team/configmaps", json={"metadata": {"name": f"c{index}"}})
+    params = {"watch": "true", "resourceVersion": old, "timeoutSeconds": "1"}
+    with http.stream("GET", f"{NS}/team/configmaps", params=params) as stream:
+        events = [json.loads(line) for line in stream.iter_lines()]
+    assert [e["type"] for e in events] == ["ERROR"]
+    assert events[0]["object"]["code"] == 410
+    assert events[0]["object"]["reason"] == "Expired"

@@ -291,6 +291,12 @@ def watch_events(
 
     since = query.get("resourceVersion") or "0"
     last = int(since) if since.isdigit() else 0
+    if 0 < last < store.forgotten_before:
+        expired = errors.status(
+            410, "Expired", f"too old resource version: {last} ({store.forgotten_before})", {}
+        )
+        yield {"type": "ERROR", "object": expired.status}
+        return
     if last == 0:
         items, last = store.list_objects(rtype, target.namespace)
         for item in items:

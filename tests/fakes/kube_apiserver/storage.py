@@ -38,7 +38,6 @@ APPLY = "application/apply-patch+yaml"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-_EVENT_LOG_SIZE = 5000
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,8 @@ class Store:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.events: list[Event] = []
+        self.event_log_size = 5000
+        self.forgotten_before = 0  # events up to this resourceVersion are no longer kept
         self._objects: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self._rv = 0
         self.namespaces = namespaces.NamespaceController(self, termination_delay)
@@ -450,7 +451,10 @@ class Store:
 
     def _emit(self, kind: str, rtype: ResourceType, obj: dict[str, Any]) -> None:
         self.events.append(Event(self._rv, kind, rtype.storage_key, copy.deepcopy(obj)))
-        del self.events[:-_EVENT_LOG_SIZE]
+        if len(self.events) > self.event_log_size:
+            dropped = self.events[: -self.event_log_size]
+            self.forgotten_before = dropped[-1].resource_version
+            del self.events[: -self.event_log_size]
         self.changed.notify_all()
 
     def _remove(self, rtype: ResourceType, key: Key) -> None:
