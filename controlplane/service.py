@@ -278,17 +278,28 @@ class Service:
         return plans
 
     def apply(
-        self, sources: Sequence[TenantSource], platform: PlatformConfig, *, parallel: int = 4
+        self,
+        sources: Sequence[TenantSource],
+        platform: PlatformConfig,
+        *,
+        parallel: int = 4,
+        reconcile: bool = False,
     ) -> list[ApplyOutcome]:
-        """Converge every tenant; independent tenants run in parallel (at most `parallel`)."""
+        """Converge every tenant; independent tenants run in parallel (at most `parallel`).
+
+        A tenant already active at this spec is skipped without any remote call, unless
+        `reconcile`: then every step verifies the real thing and re-applies on drift.
+        """
         self.check_immutable(sources)
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            return list(pool.map(lambda s: self._apply_one(s, platform), sources))
+            return list(pool.map(lambda s: self._apply_one(s, platform, reconcile), sources))
 
-    def _apply_one(self, source: TenantSource, platform: PlatformConfig) -> ApplyOutcome:
+    def _apply_one(
+        self, source: TenantSource, platform: PlatformConfig, reconcile: bool
+    ) -> ApplyOutcome:
         tenant_id = source.tenant.id
         wanted = spec_fingerprint(source.tenant, platform)
-        if self._converged(tenant_id, wanted):
+        if not reconcile and self._converged(tenant_id, wanted):
             return ApplyOutcome(tenant_id, "unchanged")
         try:
             lease = self.store.acquire(tenant_id, self.holder, wait=self.lock_wait)
@@ -297,7 +308,7 @@ class Service:
         operation_id = ""
         try:
             # Another process may have finished the same work while we waited.
-            if self._converged(tenant_id, wanted):
+            if not reconcile and self._converged(tenant_id, wanted):
                 return ApplyOutcome(tenant_id, "unchanged")
             operation = self.store.begin_operation(tenant_id, onboarding.KIND, wanted)
             operation_id = operation.id

@@ -141,6 +141,13 @@ def apply(
     lock_timeout: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for a tenant locked by another run.")
     ] = 30.0,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Also verify unchanged tenants and repair drift (reads every resource).",
+        ),
+    ] = False,
     output: Output = Format.TABLE,
     out_dir: OutDir = Path("out"),
 ) -> None:
@@ -148,6 +155,8 @@ def apply(
 
     Idempotent: unchanged tenants cost no remote call, and an interrupted run resumes at
     the first unfinished step. Two runs on the same tenant never overlap (per-tenant lock).
+    With --reconcile, unchanged tenants are verified too and drift (e.g. a hand-edited
+    NetworkPolicy that `tenantctl diff` reports) is reverted.
 
     Example: tenantctl apply -f tenant-configs/ --yes
     """
@@ -158,7 +167,7 @@ def apply(
     if not yes and sys.stdin.isatty():
         typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
     svc = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir)
-    outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel))
+    outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel, reconcile=reconcile))
     rows = [
         {
             "tenant": o.tenant_id,

@@ -201,3 +201,29 @@ _SSA = ("--server-side", "--field-manager=tenantctl")
 
 def _kubectl(cluster: Any) -> list[str]:
     return ["kubectl", *cluster.kubectl_args()]
+
+
+@pytest.mark.slow
+def test_cli_apply_reconcile_reverts_drift_that_plain_apply_skips(
+    cli_env: dict[str, str], kube_apiserver: Any, tmp_path: Path
+) -> None:
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    bluebird = str(configs / "bluebird-books.yaml")
+    first = runner.invoke(app, ["apply", "-f", bluebird, "--yes"])
+    assert first.exit_code == 0, first.output
+
+    def widen(policy: dict[str, Any]) -> None:
+        policy["spec"]["egress"][0]["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+    kube_apiserver.store.edit("NetworkPolicy", "allow-database", "tenant-bluebird", change=widen)
+    kube_apiserver.reset_requests()
+    plain = runner.invoke(app, ["apply", "-f", bluebird, "--yes", "-o", "json"])
+    assert plain.exit_code == 0 and '"unchanged"' in plain.stdout
+    assert kube_apiserver.requests == []  # a converged tenant costs no remote call
+
+    healed = runner.invoke(app, ["apply", "-f", bluebird, "--yes", "--reconcile"])
+    assert healed.exit_code == 0, healed.output
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in kube_apiserver.writes()] == [
+        ("PATCH", "allow-database")
+    ]
+    assert runner.invoke(app, ["diff", "-f", bluebird]).exit_code == 0
