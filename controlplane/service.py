@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane import wiring
 from controlplane.config import loading
 from controlplane.config.loading import TenantSource
 from controlplane.drivers import cloudflare, postgres, terraform
-from controlplane.drivers import kubernetes as kubernetes_driver
 from controlplane.engine import diffing
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import Runner, StepEvent
@@ -33,8 +33,6 @@ from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.models.tenants import Tenant, TenantFile
 from controlplane.resources import dns as dns_resources
 from controlplane.resources import rendering
-from controlplane.resources.kubernetes import bundles as kubernetes_bundles
-from controlplane.resources.kubernetes import objects as kubernetes_objects
 from controlplane.state import budgets, database
 from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps import dns as dns_step
@@ -97,63 +95,6 @@ class ApplyOutcome:
     exit_code: int = 0
 
 
-MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
-
-
-def _database_drivers(
-    platform: PlatformConfig,
-) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
-    """Terraform workspaces and isolation checks for tenant databases (docs/database.md).
-
-    The shared and dedicated Postgres servers default to the state store's server
-    (the embedded pgserver), with the shared schemas in its `tenantctl_shared` database.
-    """
-    server = database.database_url().replace("postgresql+psycopg://", "postgresql://", 1)
-    shared = os.environ.get(platform.shared_database_url_env) or postgres.ensure_database(
-        server, "tenantctl_shared"
-    )
-    dedicated = os.environ.get(platform.databases.dedicated_server_url_env) or server
-    passwords = postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
-
-    def secrets(tenant_id: str, module: str) -> dict[str, str]:
-        if module.startswith("dedicated-db-aws"):
-            return {}  # RDS keeps its master password in Secrets Manager
-        verifier = postgres.scram_verifier(passwords.password(tenant_id))
-        return {"app_password_verifier": verifier}
-
-    targets = {
-        "shared": terraform.Target(env=postgres.libpq_env(shared)),
-        "dedicated": terraform.Target(env=postgres.libpq_env(dedicated)),
-        "aws": terraform.aws_target(platform.databases.aws_endpoint_url),
-    }
-    state = platform.terraform_state
-    backend = (
-        terraform.S3Backend(state.bucket, state.region, state.key_prefix, state.endpoint_url)
-        if platform.terraform_backend == "s3"
-        else None
-    )
-    modules = (
-        os.environ.get(MODULES_ENV) or Path(__file__).resolve().parents[1] / "terraform" / "modules"
-    )
-    provisioner = terraform.Terraform(
-        database.data_dir() / "terraform", Path(modules), targets, secrets=secrets, backend=backend
-    )
-    servers = {"shared": shared, "dedicated": dedicated}
-    return provisioner, postgres.TenantDatabases(servers, passwords)
-
-
-def _kubernetes_backend(
-    platform: PlatformConfig, out_dir: Path
-) -> kubernetes_steps.KubernetesBackend:
-    """Server-side apply on the platform's clusters (live), or files under `out_dir`."""
-    if platform.modes.kubernetes != "live":
-        return kubernetes_driver.RenderedClusters(
-            out_dir, kubernetes_objects.to_yaml, kubernetes_bundles.kustomization
-        )
-    contexts = {name: cluster.context for name, cluster in platform.clusters.items()}
-    return kubernetes_driver.KubernetesClusters(contexts, platform.kubernetes.kubeconfig)
-
-
 @dataclass
 class Service:
     """Stateful operations over the state store."""
@@ -189,7 +130,7 @@ class Service:
         """Build each step's driver for the platform's modes (live or render)."""
         key = platform.model_dump_json()
         if key not in self._database_drivers:
-            self._database_drivers[key] = _database_drivers(platform)
+            self._database_drivers[key] = wiring.database_drivers(platform)
         provisioner, isolation = self._database_drivers[key]
         return onboarding.Dependencies(
             registry=self.store,
@@ -219,7 +160,7 @@ class Service:
         settings = (platform.modes.kubernetes, platform.kubernetes.kubeconfig, self.out_dir)
         key = repr((settings, sorted(platform.clusters.items())))
         if key not in self._kubernetes_backends:
-            self._kubernetes_backends[key] = _kubernetes_backend(platform, self.out_dir)
+            self._kubernetes_backends[key] = wiring.kubernetes_backend(platform, self.out_dir)
         return self._kubernetes_backends[key]
 
     @staticmethod

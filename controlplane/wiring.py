@@ -1,0 +1,76 @@
+"""Build the drivers the steps use from the platform's settings (live or render mode).
+
+Kept apart from the service so that one module knows how each backend is assembled
+(servers, Terraform targets and backends, kube contexts) and the service only runs flows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from controlplane.drivers import kubernetes as kubernetes_driver
+from controlplane.drivers import postgres, terraform
+from controlplane.models.platform import PlatformConfig
+from controlplane.resources.kubernetes import bundles as kubernetes_bundles
+from controlplane.resources.kubernetes import objects as kubernetes_objects
+from controlplane.state import database
+from controlplane.steps import kubernetes as kubernetes_steps
+
+__all__ = ["MODULES_ENV", "database_drivers", "kubernetes_backend"]
+
+MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
+
+
+def database_drivers(
+    platform: PlatformConfig,
+) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
+    """Terraform workspaces and isolation checks for tenant databases (docs/database.md).
+
+    The shared and dedicated Postgres servers default to the state store's server
+    (the embedded pgserver), with the shared schemas in its `tenantctl_shared` database.
+    """
+    server = database.database_url().replace("postgresql+psycopg://", "postgresql://", 1)
+    shared = os.environ.get(platform.shared_database_url_env) or postgres.ensure_database(
+        server, "tenantctl_shared"
+    )
+    dedicated = os.environ.get(platform.databases.dedicated_server_url_env) or server
+    passwords = postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
+
+    def secrets(tenant_id: str, module: str) -> dict[str, str]:
+        if module.startswith("dedicated-db-aws"):
+            return {}  # RDS keeps its master password in Secrets Manager
+        verifier = postgres.scram_verifier(passwords.password(tenant_id))
+        return {"app_password_verifier": verifier}
+
+    targets = {
+        "shared": terraform.Target(env=postgres.libpq_env(shared)),
+        "dedicated": terraform.Target(env=postgres.libpq_env(dedicated)),
+        "aws": terraform.aws_target(platform.databases.aws_endpoint_url),
+    }
+    state = platform.terraform_state
+    backend = (
+        terraform.S3Backend(state.bucket, state.region, state.key_prefix, state.endpoint_url)
+        if platform.terraform_backend == "s3"
+        else None
+    )
+    modules = (
+        os.environ.get(MODULES_ENV) or Path(__file__).resolve().parents[1] / "terraform" / "modules"
+    )
+    provisioner = terraform.Terraform(
+        database.data_dir() / "terraform", Path(modules), targets, secrets=secrets, backend=backend
+    )
+    servers = {"shared": shared, "dedicated": dedicated}
+    return provisioner, postgres.TenantDatabases(servers, passwords)
+
+
+def kubernetes_backend(
+    platform: PlatformConfig, out_dir: Path
+) -> kubernetes_steps.KubernetesBackend:
+    """Server-side apply on the platform's clusters (live), or files under `out_dir`."""
+    if platform.modes.kubernetes != "live":
+        return kubernetes_driver.RenderedClusters(
+            out_dir, kubernetes_objects.to_yaml, kubernetes_bundles.kustomization
+        )
+    contexts = {name: cluster.context for name, cluster in platform.clusters.items()}
+    return kubernetes_driver.KubernetesClusters(contexts, platform.kubernetes.kubeconfig)
