@@ -1,7 +1,7 @@
 """Onboarding: the ordered steps that take a tenant file to a running tenant.
 
-Later steps (database, compute, config, network, dns, import) slot in between
-`record` and `activate` as their drivers arrive.
+Each backend's steps run when its driver is given; the optional `import` step
+(`data_import`) is not built yet.
 """
 
 from __future__ import annotations
@@ -40,9 +40,7 @@ def steps(deps: Dependencies) -> list[Step]:
     if deps.provisioner is not None and deps.isolation is not None:
         ordered.append(database.DatabaseStep(deps.provisioner, deps.isolation))
     if deps.kubernetes is not None:
-        ordered.append(kubernetes_steps.ComputeStep(deps.kubernetes))
-        ordered.append(kubernetes_steps.ConfigStep(deps.kubernetes, passwords=deps.passwords))
-        ordered.append(kubernetes_steps.NetworkStep(deps.kubernetes))
+        ordered.extend(kubernetes_steps.tenant_steps(deps.kubernetes, deps.passwords))
     # dns comes after compute, config and network, right before activate.
     if deps.dns_provider is not None:
         ordered.append(dns.DnsStep(deps.dns_provider))
