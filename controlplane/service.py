@@ -359,10 +359,7 @@ class Service:
         fallback = recorded.outputs.get("custom_hostnames", "[]") if recorded else "[]"
         result: dict[str, Any] = {"source": "recorded", "custom_hostnames": json.loads(fallback)}
         try:
-            if platform is None:
-                source = Path(row["source_file"]) if row["source_file"] else None
-                found = loading.find_platform_file([source]) if source else None
-                platform = loading.load_platform(found)
+            platform = platform or self._platform_of(row)
             desired = dns_resources.desired(Tenant.model_validate(row["spec"]), platform)
             result["hostname"] = desired.origin
             if platform.modes.cloudflare is DriverMode.LIVE:
@@ -382,13 +379,31 @@ class Service:
         `platform_file`, else the platform.yaml beside the tenant's file, else defaults.
         """
         row = self.store.get_tenant(tenant_id)
+        platform = self._platform_of(row, platform_file)
+        tenant = Tenant.model_validate(row["spec"])
+        steps = self._steps(platform)
+        # Steps read earlier steps' outputs (the live Secret holds the database's names).
+        outputs = self._recorded_outputs(tenant_id, [step.name for step in steps])
+        ctx = StepContext(tenant, platform, "", outputs, source_file=row["source_file"] or "")
+        return [f"{step.name}: {problem}" for step in steps for problem in step.verify(ctx)]
+
+    @staticmethod
+    def _platform_of(row: dict[str, Any], platform_file: Path | None = None) -> PlatformConfig:
+        """`platform_file`, else the platform.yaml beside the tenant's file, else defaults."""
         source = Path(row["source_file"]) if row["source_file"] else None
         found = platform_file or (loading.find_platform_file([source]) if source else None)
-        platform = loading.load_platform(found)
-        tenant = Tenant.model_validate(row["spec"])
-        ctx = StepContext(tenant, platform, "", source_file=row["source_file"] or "")
-        steps = self._steps(platform)
-        return [f"{step.name}: {problem}" for step in steps for problem in step.verify(ctx)]
+        return loading.load_platform(found)
+
+    def _recorded_outputs(
+        self, tenant_id: str, names: Sequence[StepName]
+    ) -> dict[str, dict[str, str]]:
+        """Outputs of each named step's last successful run, for steps that read them."""
+        found: dict[str, dict[str, str]] = {}
+        for name in names:
+            done = self.store.last_done(tenant_id, name)
+            if done is not None:
+                found[name] = dict(done.outputs)
+        return found
 
     @staticmethod
     def render(
@@ -424,10 +439,7 @@ class Service:
         rows: list[dict[str, str]] = []
         with backend.snapshot(kubernetes_steps.INVENTORY):
             for source in sources:
-                done = self.store.last_done(source.tenant.id, kubernetes_steps.DATABASE_STEP)
-                outputs: dict[str, dict[str, str]] = (
-                    {kubernetes_steps.DATABASE_STEP: dict(done.outputs)} if done else {}
-                )
+                outputs = self._recorded_outputs(source.tenant.id, [kubernetes_steps.DATABASE_STEP])
                 ctx = self._context(source, platform).with_outputs(outputs)
                 rows.extend(
                     {

@@ -227,3 +227,17 @@ def test_cli_apply_reconcile_reverts_drift_that_plain_apply_skips(
         ("PATCH", "allow-database")
     ]
     assert runner.invoke(app, ["diff", "-f", bluebird]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_cli_verify_of_a_live_tenant_reads_the_database_outputs_for_its_secret(
+    cli_env: dict[str, str], kube_apiserver: Any, tmp_path: Path
+) -> None:
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    applied = runner.invoke(app, ["apply", "-f", str(configs / "bluebird-books.yaml"), "--yes"])
+    assert applied.exit_code == 0, applied.output
+    healthy = runner.invoke(app, ["verify", "bluebird"])
+    assert healthy.exit_code == 0, healthy.output
+    kube_apiserver.store.remove("Secret", "tenant-database", "tenant-bluebird")
+    broken = runner.invoke(app, ["verify", "bluebird"])
+    assert broken.exit_code == 6 and "config:" in broken.output
