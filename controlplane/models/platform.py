@@ -65,10 +65,21 @@ class QuotaProfile(_Strict):
     pods: int = Field(ge=1)
     services: int = Field(ge=0)
     persistentvolumeclaims: int = Field(ge=0)
+    # Node-local scratch space (emptyDir, logs, writable layers) and the total size of
+    # persistent volume claims: without a bound a tenant can fill nodes or the storage backend.
+    requests_ephemeral_storage: Quantity = "10Gi"
+    limits_ephemeral_storage: Quantity = "20Gi"
+    requests_storage: Quantity = "100Gi"
 
-    _quantities = field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory")(
-        _check_quantity
-    )
+    _quantities = field_validator(
+        "requests_cpu",
+        "requests_memory",
+        "limits_cpu",
+        "limits_memory",
+        "requests_ephemeral_storage",
+        "limits_ephemeral_storage",
+        "requests_storage",
+    )(_check_quantity)
 
 
 class DatabaseProfile(_Strict):
@@ -103,6 +114,9 @@ def _default_tiers() -> dict[Tier, TierProfile]:
                 pods=50 * scale,
                 services=10 * scale,
                 persistentvolumeclaims=pvcs,
+                requests_ephemeral_storage=f"{10 * scale}Gi",
+                limits_ephemeral_storage=f"{20 * scale}Gi",
+                requests_storage=f"{100 * scale}Gi",
             ),
             max_cpu=str(8 * scale),
             max_memory=f"{16 * scale}Gi",
