@@ -3,13 +3,27 @@
 `TENANTCTL_DATABASE_URL` selects an external server. Without it, a pgserver Postgres
 runs under the user's data directory (`TENANTCTL_DATA_DIR`, default
 `~/.local/share/tenantctl`), so a new machine needs no setup at all.
+
+The embedded start must survive being killed at any point. pgserver decides "initialised"
+by `PG_VERSION`, which initdb writes first, and trusts `postmaster.pid`, which a killed
+initdb leaves holding its bootstrap backend's negative pid: a kill during the first start
+used to leave a data dir no later run could start. So starts take turns on a lock file
+beside `pgdata/`, a `pgdata/` that no postmaster ever ran on (initdb unfinished) is set
+aside and initialised again, and a `postmaster.pid` naming no running postgres is removed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import sqlalchemy as sa
 from alembic import command
@@ -17,14 +31,21 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from controlplane.errors import ControlPlaneError, PostgresError
+from controlplane.errors import ConfigError, ConflictError, PostgresError, SourceLocation
 
-__all__ = ["connect", "data_dir", "database_url", "migrate"]
+__all__ = ["URL_ENV", "connect", "data_dir", "database_url", "migrate"]
 
 log = logging.getLogger(__name__)
 
+URL_ENV = "TENANTCTL_DATABASE_URL"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7_311_001  # pg_advisory_lock key: one migrator at a time
+_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+# initdb + the first start take seconds; a holder past this is stuck (e.g. SIGSTOPped).
+START_LOCK_TIMEOUT = 120.0
+# Written after the first successful start; `postmaster.opts` (written by every postmaster)
+# vouches for data dirs initialised before this marker existed.
+_INITIALISED = "tenantctl-initialised"
 
 
 def data_dir() -> Path:
@@ -37,32 +58,162 @@ def data_dir() -> Path:
 
 
 def database_url() -> str:
-    """The SQLAlchemy URL of the state store, starting the embedded server if needed."""
-    url = os.environ.get("TENANTCTL_DATABASE_URL")
-    if not url:
-        url = _embedded_url()
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
+    """The SQLAlchemy URL of the state store, starting the embedded server if needed.
+
+    Raises:
+        ConfigError: `TENANTCTL_DATABASE_URL` is not a Postgres URL.
+        PostgresError: the data directory cannot be created or the embedded server not started.
+        ConflictError: (retryable) another process has been starting the embedded server
+            for longer than `START_LOCK_TIMEOUT`.
+    """
+    return _psycopg_url(os.environ.get(URL_ENV) or _embedded_url())
+
+
+def _psycopg_url(url: str) -> str:
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
+        reason = "it does not start with postgresql://"
+        raise _bad_url(reason)
+    normal = "postgresql+psycopg://" + rest
+    try:
+        sa.engine.make_url(normal)
+    except (sa.exc.ArgumentError, ValueError) as exc:  # the URL is never echoed: passwords
+        raise _bad_url(str(exc).splitlines()[0]) from exc
+    return normal
+
+
+def _bad_url(reason: str) -> ConfigError:
+    fix = (
+        f"not a usable Postgres URL ({reason}) — set it to "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to use the embedded Postgres"
+    )
+    return ConfigError([(SourceLocation("environment", None, URL_ENV), fix)])
 
 
 def _embedded_url() -> str:
+    root = _ensure_data_dir()
+    pgdata = root / "pgdata"
+    with _start_lock(root / "pgdata.lock"):
+        _set_aside_unfinished(pgdata)
+        _remove_stale_pid_file(pgdata)
+        uri = _start(pgdata)
+        (pgdata / _INITIALISED).touch()
+    return uri
+
+
+def _ensure_data_dir() -> Path:
+    root = data_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "pgdata.lock").touch()
+    except OSError as exc:
+        msg = (
+            f"cannot create the data directory {root}: {exc.strerror or exc} — set "
+            "TENANTCTL_DATA_DIR to a writable directory, or TENANTCTL_DATABASE_URL to an "
+            "external Postgres"
+        )
+        raise PostgresError(msg) from exc
+    return root
+
+
+@contextmanager
+def _start_lock(path: Path) -> Iterator[None]:
+    """One embedded start at a time per data dir; the OS drops the lock of a dead holder."""
+    with path.open("r+") as handle:
+        deadline = time.monotonic() + START_LOCK_TIMEOUT
+        while not _try_flock(handle):
+            if time.monotonic() >= deadline:
+                raise _start_lock_held(path)
+            time.sleep(0.05)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _try_flock(handle: IO[str]) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _start_lock_held(path: Path) -> ConflictError:
+    holder = path.read_text().strip() or "another process"
+    error = ConflictError(
+        f"the embedded Postgres in {path.parent / 'pgdata'} is being started by {holder} "
+        f"(waited {START_LOCK_TIMEOUT:.0f} s) — if that process is stuck or stopped, end it "
+        "and re-run"
+    )
+    error.retryable = True
+    return error
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _set_aside_unfinished(pgdata: Path) -> None:
+    """Move a data dir whose initdb never finished out of the way (it holds no data)."""
+    if not pgdata.is_dir() or not any(pgdata.iterdir()) or _initialised(pgdata):
+        return
+    aside = pgdata.with_name(f"pgdata.unfinished-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+    pgdata.rename(aside)
+    log.warning("initdb never finished in %s: moved it to %s, initialising again", pgdata, aside)
+
+
+def _initialised(pgdata: Path) -> bool:
+    # A postmaster only ever runs on a finished initdb, and leaves postmaster.opts behind.
+    return (pgdata / _INITIALISED).exists() or (pgdata / "postmaster.opts").exists()
+
+
+def _remove_stale_pid_file(pgdata: Path) -> None:
+    """A `postmaster.pid` naming no running postgres (killed, or initdb's negative pid)."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        first = pid_file.read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return
+    pid = int(first) if first.isdigit() else 0
+    if pid > 0 and _is_running_postgres(pid):
+        return
+    pid_file.unlink(missing_ok=True)
+    log.warning("removed stale %s (pid %r is no running postgres)", pid_file, first)
+
+
+def _is_running_postgres(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's: leave it to postgres to judge
+    try:  # Linux: "pid (comm) state ..."; a zombie is dead, a reused pid is no postgres
+        comm, _, rest = Path(f"/proc/{pid}/stat").read_text().partition(") ")
+    except OSError:
+        return True  # no /proc: trust that the process exists
+    return comm.endswith("(postgres") and not rest.startswith(("Z", "X"))
+
+
+def _start(pgdata: Path) -> str:
     import warnings  # noqa: PLC0415
 
     # pgserver asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR is unset.
     warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver  # noqa: PLC0415 - only the embedded default needs it (and it is slow to import)
 
-    pgdata = data_dir() / "pgdata"
-    pgdata.mkdir(parents=True, exist_ok=True)
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises bare Exceptions with initdb/pg_ctl output
         msg = (
-            f"cannot start the embedded Postgres in {pgdata}: {exc}. "
-            "Set TENANTCTL_DATABASE_URL to use an external server."
+            f"cannot start the embedded Postgres in {pgdata}: {exc} — see {pgdata / 'log'}; "
+            f"fix the cause and re-run, or set {URL_ENV} to use an external server"
         )
-        raise ControlPlaneError(msg) from exc
+        raise PostgresError(msg) from exc
     return str(server.get_uri())
 
 

@@ -47,3 +47,29 @@ def test_verify_exit_codes(cli_env: dict[str, str], tmp_path: Path) -> None:
             admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
 
     assert runner.invoke(app, ["verify", "nobody"]).exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("setting", "exit_code", "says"),
+    [
+        ({"TENANTCTL_DATABASE_URL": "mysql://app:s3cret@db/app"}, 2, "TENANTCTL_DATABASE_URL"),
+        ({"TENANTCTL_DATA_DIR": "{tmp}/a-file/data"}, 5, "TENANTCTL_DATA_DIR"),
+    ],
+)
+def test_state_store_settings_that_cannot_work_exit_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    setting: dict[str, str],
+    exit_code: int,
+    says: str,
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.delenv("TENANTCTL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TENANTCTL_DATA_DIR", str(tmp_path / "data"))
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    result = runner.invoke(app, ["get"])
+    assert result.exit_code == exit_code, result.output
+    assert says in result.output
+    assert "s3cret" not in result.output
+    assert "unexpected error" not in result.output

@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from controlplane.errors import ConflictError, NotFoundError
+from controlplane.errors import ConfigError, ConflictError, NotFoundError, PostgresError
 from controlplane.state import database
 from controlplane.state.store import Store
 from controlplane.state.tables import metadata
@@ -75,3 +75,51 @@ def test_hostnames_are_reserved_per_tenant(engine: sa.Engine) -> None:
     )
     assert store.resolve_host("shop.a.com") == "b"
     assert store.get_tenant("a")["generation"] == 2
+
+
+@pytest.mark.parametrize(
+    ("reason", "url"),
+    [
+        ("no scheme", "not a url"),
+        ("another database", "mysql://app:s3cret@db.example.com/app"),
+        ("port is not a number", "postgresql://app:s3cret@db.example.com:five/app"),
+    ],
+)
+def test_a_malformed_database_url_is_a_config_error_that_hides_the_password(
+    monkeypatch: pytest.MonkeyPatch, reason: str, url: str
+) -> None:
+    monkeypatch.setenv("TENANTCTL_DATABASE_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        database.database_url()
+    assert caught.value.exit_code == 2, reason
+    assert "TENANTCTL_DATABASE_URL" in caught.value.message
+    assert "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in caught.value.message
+    assert "s3cret" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+        ("postgresql+psycopg://u@/db?host=/tmp", "postgresql+psycopg://u@/db?host=/tmp"),
+    ],
+)
+def test_postgres_urls_are_used_through_psycopg(
+    monkeypatch: pytest.MonkeyPatch, url: str, want: str
+) -> None:
+    monkeypatch.setenv("TENANTCTL_DATABASE_URL", url)
+    assert database.database_url() == want
+
+
+def test_a_data_dir_that_cannot_be_created_is_a_postgres_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.delenv("TENANTCTL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TENANTCTL_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    with pytest.raises(PostgresError) as caught:
+        database.database_url()
+    assert caught.value.exit_code == 5
+    assert f"cannot create the data directory {tmp_path / 'a-file' / 'data'}" in str(caught.value)
+    assert "TENANTCTL_DATA_DIR" in caught.value.message
