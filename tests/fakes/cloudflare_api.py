@@ -6,7 +6,8 @@ It speaks real HTTP: a WSGI app that the `cloudflare` SDK reaches either through
 the v4 envelope, error codes (81053/81054/81057 as HTTP 400, 1406 as 409, 81044 404,
 7003/7000 400), pagination (a page past the end is `200` with `result: []`), name
 normalisation, proxiable and TTL rules, PUT vs PATCH, rate-limit headers and 429s, and
-injectable faults (429 with Retry-After, 5xx, slow responses, faults after the write).
+injectable faults (429 with Retry-After, 5xx, slow responses, dropped connections, faults
+after the write, and periodic ones such as "429 on every 3rd request, 500 on every 5th").
 `tests/fakes/test_cloudflare_contract.py` validates its responses against the OpenAPI subset.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-__all__ = ["Call", "CloudflareEmulator", "Fault", "serve"]
+__all__ = ["DROPPED", "Call", "CloudflareEmulator", "Fault", "serve"]
 
 PREFIX = "/client/v4"
 PROXIABLE = frozenset({"A", "AAAA", "CNAME"})
@@ -38,6 +39,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 _TAG = re.compile(r"^[A-Za-z0-9_-]+:.*$")
 Response = tuple[int, dict[str, str], Any]
+DROPPED = 0  # `Call.status` of a request whose connection was dropped without a reply
 
 
 class ApiError(Exception):
@@ -53,22 +55,45 @@ class ApiError(Exception):
 
 @dataclass
 class Fault:
-    """An injected failure for matching requests, used `times` times.
+    """An injected failure for matching requests: every `every`-th one, `times` times.
+
+    `every=3, times=None` fails the 3rd, 6th, 9th ... matching request for as long as the
+    fault is installed. Each fault counts the requests it matches; when several are due,
+    the first injected answers and the others keep their uses.
 
     `after_write=True` lets the request take effect and then fails the response, like a
     proxy that loses the reply: the client cannot tell whether its write happened.
+    `drop=True` closes the connection without any reply (in-process the transport raises,
+    over loopback the socket closes). A 429 always carries `Retry-After` (1 s unless
+    `retry_after` says otherwise), as Cloudflare's do.
     """
 
     status: int = 500
-    times: int = 1
+    times: int | None = 1  # None: no limit
     method: str | None = None
     path_contains: str = ""
     retry_after: float | None = None
     delay: float = 0.0
     after_write: bool = False
+    every: int = 1
+    drop: bool = False
+    seen: int = field(default=0, init=False, repr=False)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in (None, method)) and self.path_contains in path
+
+    def due(self, method: str, path: str) -> bool:
+        """Count a request; True when it is one this fault should fail."""
+        if self.times == 0 or not self.matches(method, path):
+            return False
+        self.seen += 1
+        return self.seen % self.every == 0
+
+    def spend(self) -> Fault:
+        """This fault answers the request: one use fewer."""
+        if self.times is not None:
+            self.times -= 1
+        return self
 
 
 @dataclass(frozen=True)
@@ -240,7 +265,12 @@ class CloudflareEmulator:
         body = environ["wsgi.input"].read(length) if length else b""
         token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
         retry = int(environ.get("HTTP_X_STAINLESS_RETRY_COUNT") or 0)
-        status, headers, payload = self.handle(method, path, query, body, token)
+        try:
+            status, headers, payload = self.handle(method, path, query, body, token)
+        except ConnectionResetError:  # Fault(drop=True): no reply at all
+            with self._lock:
+                self.calls.append(Call(method, path, query, DROPPED, retry))
+            raise
         with self._lock:
             self.calls.append(Call(method, path, query, status, retry, payload))
         data = json.dumps(payload).encode()
@@ -272,23 +302,24 @@ class CloudflareEmulator:
         return status, {**limits, **headers}, payload
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault due for this request (every fault counts it; only that one is used)."""
         with self._lock:
-            for fault in self.faults:
-                if fault.times > 0 and fault.matches(method, path):
-                    fault.times -= 1
-                    return fault
-        return None
+            due = [fault for fault in self.faults if fault.due(method, path)]
+            return due[0].spend() if due else None
 
     @staticmethod
     def _fault_response(fault: Fault, limits: dict[str, str]) -> Response:
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.drop:
+            msg = "connection dropped (injected)"
+            raise ConnectionResetError(msg)
         headers = dict(limits)
         if fault.status == 429:
             err = ApiError(429, 10100, "Rate limited. Please wait and consider throttling")
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-                headers["X-RateLimit-Reset"] = f"{math.ceil(fault.retry_after)}"
+            wait = 1.0 if fault.retry_after is None else fault.retry_after
+            headers["Retry-After"] = f"{wait:g}"
+            headers["X-RateLimit-Reset"] = f"{math.ceil(wait)}"
         else:
             err = ApiError(fault.status, 10000, "Internal server error (injected)")
         return fault.status, headers, _failure(err)

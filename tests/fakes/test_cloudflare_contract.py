@@ -25,7 +25,7 @@ from referencing.jsonschema import DRAFT4
 
 from controlplane.drivers.cloudflare import CloudflareDns
 from controlplane.models.dns import DnsRecord, TenantDns
-from tests.fakes.cloudflare_api import PREFIX, Call, CloudflareEmulator, Fault
+from tests.fakes.cloudflare_api import DROPPED, PREFIX, Call, CloudflareEmulator, Fault
 from tests.fakes.cloudflare_fixtures import SDK_BASE_URL, TOKEN, ZONE
 
 # A vendored copy of ../shared/contracts/cloudflare-dns.openapi.json (kept identical: see
@@ -364,3 +364,54 @@ def test_vendored_contract_matches_the_shared_one() -> None:
     # not a skip, so drift between the copies can never go unnoticed.
     assert SHARED.exists(), f"{SHARED} is missing: clone beside ../shared"
     assert CONTRACT.read_bytes() == SHARED.read_bytes()
+
+
+# --- injected faults ------------------------------------------------------------------
+
+
+def test_periodic_faults_fail_every_third_and_fifth_request(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    cloudflare_emulator.inject(Fault(status=429, every=3, times=None))
+    cloudflare_emulator.inject(Fault(status=500, every=5, times=None))
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    answers = [api("GET", "dns_records") for _ in range(15)]
+    statuses = [status for status, _, _ in answers]
+    assert statuses == [200, 200, 429, 200, 500, 429, 200, 200, 429, 500, 200, 429, 200, 200, 429]
+    for status, headers, payload in answers:
+        if status == 429:  # Cloudflare's 429: code 10100 and a Retry-After, always
+            assert (payload["errors"][0]["code"], headers["Retry-After"]) == (10100, "1")
+            assert headers["X-RateLimit-Reset"] == "1"
+        if status == 500:
+            assert (payload["success"], payload["result"]) == (False, None)
+            assert "Retry-After" not in headers
+
+
+def test_fault_after_write_applies_the_write_then_fails_the_reply(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    cloudflare_emulator.inject(Fault(status=500, method="POST", after_write=True))
+    api = _Api(cloudflare_emulator, cloudflare_zone)
+    body = {"type": "TXT", "name": "lost", "content": "x"}
+    assert api("POST", "dns_records", body)[0] == 500
+    assert [r["name"] for r in cloudflare_emulator.records(cloudflare_zone)] == [f"lost.{ZONE}"]
+    status, _, payload = api("POST", "dns_records", body)  # the client's retry
+    assert (status, payload["errors"][0]["code"]) == (400, 81057)
+
+
+def test_dropped_connection_after_the_write_gives_no_reply(
+    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str
+) -> None:
+    cloudflare_emulator.inject(Fault(method="POST", after_write=True, drop=True))
+    client = httpx.Client(transport=httpx.WSGITransport(app=cloudflare_emulator))
+    url = f"{SDK_BASE_URL}/zones/{cloudflare_zone}/custom_hostnames"
+    body = {"hostname": "shop.acme.com", "ssl": {"method": "txt", "type": "dv"}}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with pytest.raises(ConnectionResetError):
+        client.post(url, json=body, headers=headers)
+    assert [h["hostname"] for h in cloudflare_emulator.hostnames(cloudflare_zone)] == [
+        "shop.acme.com"
+    ]
+    assert [c.status for c in cloudflare_emulator.calls] == [DROPPED]
+    again = client.post(url, json=body, headers=headers)
+    assert (again.status_code, again.json()["errors"][0]["code"]) == (409, 1406)
