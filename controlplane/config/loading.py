@@ -1,21 +1,21 @@
 """Load tenant and platform YAML into models, with file/line/field on every problem.
 
 The fast path is PyYAML's C loader plus pydantic; positions are looked up only for
-problems. Cross-file rules (duplicate ids, subdomains, custom domains) run over a
-whole set before anything is deployed.
+problems. A file's problems are listed all at once: duplicate keys, schema errors, and
+the platform rules run on whatever parsed. Cross-file rules (duplicate ids, subdomains,
+custom domains) run over a whole set before anything is deployed.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from controlplane.config import locating
+from controlplane.config import explaining, locating, parsing
 from controlplane.errors import ConfigError, SourceLocation
 from controlplane.models import validating
 from controlplane.models.platform import PlatformConfig
@@ -23,8 +23,12 @@ from controlplane.models.tenants import Tenant, TenantFile
 
 __all__ = [
     "PLATFORM_FILE",
+    "Loaded",
+    "PlatformSource",
     "TenantSource",
+    "find_platform",
     "find_platform_file",
+    "load",
     "load_platform",
     "load_tenant_text",
     "load_tenants",
@@ -32,11 +36,12 @@ __all__ = [
 ]
 
 PLATFORM_FILE = "platform.yaml"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MAX_BYTES = 1_000_000
-_MAX_NODES = 100_000
+_TENANT_PATTERNS = ("*.yaml", "*.yml")
+# Stand-ins for required fields that did not parse, so the other rules can still run;
+# `validating` skips every rule that reads a stand-in.
+_STAND_INS = {"id": "unknown", "name": "unknown", "tier": "standard", "region": "us-east-1"}
 
-Problems = list[tuple[SourceLocation, str]]
+Problems = parsing.Problems
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,29 @@ class TenantSource:
         return SourceLocation(self.file, locating.line_of(self.text, _split(field)), field)
 
 
+@dataclass(frozen=True)
+class PlatformSource:
+    """The platform settings in force and where they came from.
+
+    `uses_defaults` is True when no platform file was found (`file` is None) or it was
+    empty; `notices` then says so, and which built-in defaults are in force, for the
+    shell to print as a warning (it is not an error).
+    """
+
+    config: PlatformConfig
+    file: str | None
+    uses_defaults: bool = False
+    notices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated set: the platform and every tenant file under the given paths."""
+
+    platform: PlatformSource
+    tenants: list[TenantSource]
+
+
 def _split(field: str) -> list[object]:
     parts: list[object] = []
     for piece in field.split("."):
@@ -62,137 +90,91 @@ def _split(field: str) -> list[object]:
     return parts
 
 
-def _join(loc: Sequence[object]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse(text: str, file: str) -> object:
-    if "&" in text:
-        _refuse_alias_bombs(text, file)
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - the C *safe* loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            [(SourceLocation(file, line, ""), f"invalid YAML: {exc.problem}")]
-        ) from exc
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise ConfigError([(SourceLocation(file, None, ""), f"invalid YAML: {exc}")]) from exc
-
-
-def _refuse_alias_bombs(text: str, file: str) -> None:
-    """Anchors and aliases may expand exponentially ("billion laughs"): cap the expansion."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except (yaml.YAMLError, ValueError, RecursionError):
-        return  # the real parse below reports it with a line
-    sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:
-        if id(node) not in sizes:
-            sizes[id(node)] = 0  # cycles count once
-            children = node.value if isinstance(node.value, list) else []
-            flat = [n for c in children for n in (c if isinstance(c, tuple) else (c,))]
-            sizes[id(node)] = 1 + sum(size(child) for child in flat)
-        return sizes[id(node)]
-
-    if root is not None and size(root) > _MAX_NODES:
-        problem = f"YAML aliases expand to more than {_MAX_NODES} nodes; refusing the file"
-        raise ConfigError([(SourceLocation(file, None, ""), problem)])
-
-
-def _message(error: Any, model: type[BaseModel]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, error["loc"][:-1])
-        return f"unknown key (allowed here: {', '.join(allowed)})" if allowed else "unknown key"
-    if kind == "missing":
-        return "required field is missing"
-    text = str(error["msg"])
-    return text.removeprefix("Value error, ")
-
-
-def _allowed_keys(model: type[BaseModel], loc: Sequence[object]) -> list[str]:
-    current: Any = model
-    for part in loc:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        current = field.annotation
-        # Unwrap `X | None` to X.
-        for arg in getattr(current, "__args__", ()):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                current = arg
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
-
-
-def _validation_problems(exc: ValidationError, text: str, file: str) -> Problems:
-    problems: Problems = []
-    for error in exc.errors():
-        loc = error["loc"]
-        field = _join(loc)
-        line = locating.line_of(text, loc)
-        problems.append((SourceLocation(file, line, field), _message(error, TenantFile)))
-    return problems
-
-
 def load_tenant_text(text: str, file: str, platform: PlatformConfig) -> TenantSource:
     """Parse and validate one tenant file's text.
 
     Raises:
         ConfigError: with every problem of the file, each naming file, line and field.
     """
-    data = _parse(text, file)
+    return _load_tenant_text(text, file, platform, platform_known=True)
+
+
+def _load_tenant_text(
+    text: str, file: str, platform: PlatformConfig, *, platform_known: bool
+) -> TenantSource:
+    data, problems = parsing.parse(text, file)
     if not isinstance(data, dict) or "tenant" not in data:
-        raise ConfigError(
-            [
-                (
-                    SourceLocation(file, 1, "tenant"),
-                    "the file must be a mapping with root key 'tenant:'",
-                )
-            ]
-        )
+        problem = "the file must be a mapping with root key 'tenant:'"
+        raise ConfigError([*problems, (SourceLocation(file, 1, "tenant"), problem)])
     try:
-        tenant = TenantFile.model_validate(data).tenant
+        tenant, unknown = TenantFile.model_validate(data).tenant, frozenset[str]()
     except ValidationError as exc:
-        raise ConfigError(_validation_problems(exc, text, file)) from exc
+        problems += explaining.problems_of(exc, text, file, model=TenantFile, prefix=())
+        salvaged = _salvage(data["tenant"], exc)
+        if salvaged is None:
+            raise ConfigError(problems) from exc
+        tenant, unknown = salvaged
     source = TenantSource(tenant, file, text)
-    problems = validating.check_tenant(tenant, platform)
+    if not platform_known:
+        unknown |= {validating.PLATFORM}
+    for field, message in validating.check_tenant(tenant, platform, unknown=unknown):
+        problems.append((source.locate(field), message))
     if problems:
-        raise ConfigError([(source.locate(field), message) for field, message in problems])
+        raise ConfigError(sorted(problems, key=lambda problem: problem[0].line or 0))
     return source
 
 
-def _read(path: Path) -> str:
-    where = SourceLocation(str(path), None, "")
+def _salvage(raw: object, exc: ValidationError) -> tuple[Tenant, frozenset[str]] | None:
+    """The tenant without its refused values, and the required fields standing in for them."""
+    if not isinstance(raw, dict):
+        return None
+    pruned = copy.deepcopy(raw)
+    for error in exc.errors():
+        _prune(pruned, error["loc"][1:])
+    unknown = frozenset(name for name in _STAND_INS if name not in pruned)
+    pruned.update({name: _STAND_INS[name] for name in unknown})
     try:
-        with path.open(encoding="utf-8") as handle:
-            text = handle.read(_MAX_BYTES + 1)
-    except UnicodeDecodeError as exc:
-        raise ConfigError([(where, "file is not UTF-8 text")]) from exc
-    except OSError as exc:
-        raise ConfigError([(where, f"cannot read: {exc.strerror}")]) from exc
-    if len(text) > _MAX_BYTES:
-        raise ConfigError([(where, "file is larger than 1 MB")])
-    return text
+        return Tenant.model_validate(pruned), unknown
+    except ValidationError:
+        return None  # nothing trustworthy is left to check: the schema problems stand alone
+
+
+def _prune(tree: dict[object, object], loc: Sequence[object]) -> None:
+    """Delete the mapping entry holding the error at `loc` (a refused list goes whole)."""
+    keys = []
+    for part in loc:
+        if not isinstance(part, str) or part == "[key]":
+            break
+        keys.append(part)
+    node: object = tree
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if keys and isinstance(node, dict):
+        node.pop(keys[-1], None)
 
 
 def tenant_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories to their `*.yaml`/`*.yml` files (sorted), skipping platform.yaml."""
+    """Expand directories to their `*.yaml`/`*.yml` files (sorted), skipping platform.yaml.
+
+    Raises:
+        ConfigError: a path does not exist, or a directory holds no tenant file.
+    """
     files: list[Path] = []
+    problems: Problems = []
     for path in paths:
+        where = SourceLocation(str(path), None, "")
         if path.is_dir():
-            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-            files.extend(f for f in found if f.name != PLATFORM_FILE)
+            found = sorted(f for pattern in _TENANT_PATTERNS for f in path.glob(pattern))
+            tenants = [f for f in found if f.name != PLATFORM_FILE]
+            if not tenants:
+                problems.append((where, "no tenant files (*.yaml, *.yml) in this directory"))
+            files.extend(tenants)
         elif path.exists():
             files.append(path)
         else:
-            raise ConfigError([(SourceLocation(str(path), None, ""), "no such file or directory")])
+            problems.append((where, "no such file or directory"))
+    if problems:
+        raise ConfigError(problems)
     return files
 
 
@@ -208,35 +190,77 @@ def find_platform_file(paths: Iterable[Path]) -> Path | None:
 
 def load_platform(path: Path | None) -> PlatformConfig:
     """Load `platform.yaml` (root key `platform:`); defaults when `path` is None."""
+    return _platform_source(path).config
+
+
+def find_platform(paths: Sequence[Path], platform_file: Path | None = None) -> PlatformSource:
+    """Load `platform_file`, else the platform.yaml beside `paths`, else the built-in defaults.
+
+    Raises:
+        ConfigError: the platform file is invalid (every problem of it at once).
+    """
+    path = platform_file or find_platform_file(paths)
+    if path is not None:
+        return _platform_source(path)
+    folders = sorted({str(p if p.is_dir() else p.parent) for p in paths})
+    beside = ", ".join(folders) or "the tenant files"
+    notice = f"no {PLATFORM_FILE} found beside {beside}: using built-in defaults ({_summary()})"
+    return PlatformSource(PlatformConfig(), None, uses_defaults=True, notices=(notice,))
+
+
+def _summary(config: PlatformConfig | None = None) -> str:
+    """The defaults that matter most, as `key value` pairs."""
+    config = config or PlatformConfig()
+    return (
+        f"base_domain {config.base_domain}, ingress_target {config.ingress_target}, "
+        f"regions {', '.join(config.regions)}, kubernetes {config.modes.kubernetes.value}, "
+        f"cloudflare {config.modes.cloudflare.value}, terraform_backend {config.terraform_backend}"
+    )
+
+
+def _platform_source(path: Path | None) -> PlatformSource:
     if path is None:
-        return PlatformConfig()
+        return PlatformSource(PlatformConfig(), None)
     file = str(path)
-    text = _read(path)
-    data = _parse(text, file)
+    text = parsing.read(path)
+    data, problems = parsing.parse(text, file)
     if data is None:
-        return PlatformConfig()
+        notice = f"{file} is empty: using built-in defaults ({_summary()})"
+        return PlatformSource(PlatformConfig(), file, uses_defaults=True, notices=(notice,))
     if not isinstance(data, dict) or set(data) != {"platform"}:
-        raise ConfigError(
-            [
-                (
-                    SourceLocation(file, 1, "platform"),
-                    "the file must have the single root key 'platform:'",
-                )
-            ]
-        )
+        problem = "the file must have the single root key 'platform:'"
+        raise ConfigError([*problems, (SourceLocation(file, 1, "platform"), problem)])
     try:
-        return PlatformConfig.model_validate(data["platform"] or {})
+        config = PlatformConfig.model_validate(data["platform"] or {})
     except ValidationError as exc:
-        problems: Problems = []
-        for error in exc.errors():
-            loc = ("platform", *error["loc"])
-            problems.append(
-                (
-                    SourceLocation(file, locating.line_of(text, loc), _join(loc)),
-                    _message({**error, "loc": error["loc"]}, PlatformConfig),
-                )
-            )
-        raise ConfigError(problems) from exc
+        problems += explaining.problems_of(
+            exc, text, file, model=PlatformConfig, prefix=("platform",)
+        )
+        raise ConfigError(sorted(problems, key=lambda p: p[0].line or 0)) from exc
+    if problems:
+        raise ConfigError(problems)
+    return PlatformSource(config, file)
+
+
+def load(paths: Sequence[Path], platform_file: Path | None = None) -> Loaded:
+    """Load the platform and every tenant under `paths`, listing all their problems at once.
+
+    When the platform file itself is invalid, the tenant files are still checked (against
+    the built-in defaults, with the rules that depend on the platform left out), so one run
+    names every bad file.
+
+    Raises:
+        ConfigError: every problem of the platform file and of each tenant file.
+    """
+    try:
+        platform = find_platform(paths, platform_file)
+    except ConfigError as exc:
+        try:
+            _load_tenants(paths, PlatformConfig(), platform_known=False)
+        except ConfigError as tenants_exc:
+            raise ConfigError([*exc.problems, *tenants_exc.problems]) from exc
+        raise
+    return Loaded(platform, load_tenants(paths, platform.config))
 
 
 def load_tenants(paths: Iterable[Path], platform: PlatformConfig) -> list[TenantSource]:
@@ -245,29 +269,37 @@ def load_tenants(paths: Iterable[Path], platform: PlatformConfig) -> list[Tenant
     Raises:
         ConfigError: listing the problems of all files at once.
     """
+    return _load_tenants(paths, platform, platform_known=True)
+
+
+def _load_tenants(
+    paths: Iterable[Path], platform: PlatformConfig, *, platform_known: bool
+) -> list[TenantSource]:
     sources: list[TenantSource] = []
     problems: Problems = []
     for path in tenant_files(paths):
         try:
-            sources.append(load_tenant_text(_read(path), str(path), platform))
+            text = parsing.read(path)
+            sources.append(
+                _load_tenant_text(text, str(path), platform, platform_known=platform_known)
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
-    problems.extend(_collisions(sources, platform))
+    base_domain = platform.base_domain if platform_known else "<base_domain>"
+    problems.extend(_collisions(sources, base_domain))
     if problems:
         raise ConfigError(problems)
     return sources
 
 
-def _collisions(sources: list[TenantSource], platform: PlatformConfig) -> Problems:
+def _collisions(sources: list[TenantSource], base_domain: str) -> Problems:
     """Duplicate ids, subdomains and hostnames across files (first file wins)."""
     problems: Problems = []
     seen: dict[tuple[str, str], TenantSource] = {}
     for source in sources:
         tenant = source.tenant
         claims: list[tuple[str, str, str]] = [("id", "tenant.id", tenant.id)]
-        claims.append(
-            ("host", _subdomain_field(source), f"{tenant.subdomain}.{platform.base_domain}")
-        )
+        claims.append(("host", _subdomain_field(source), f"{tenant.subdomain}.{base_domain}"))
         claims += [
             ("host", f"tenant.domains.custom[{i}]", name)
             for i, name in enumerate(tenant.domains.custom)

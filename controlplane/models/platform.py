@@ -6,10 +6,19 @@ Every field has a default so that `tenantctl` works with no platform file at all
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from controlplane.models import quantities
 
@@ -26,9 +35,62 @@ __all__ = [
     "TerraformState",
     "Tier",
     "TierProfile",
+    "check_region",
+    "normalize_fqdn",
+    "parse_tier",
 ]
 
 Quantity = Annotated[str, Field(min_length=1, max_length=32)]
+
+_FQDN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# AWS-style region ids: a two-letter geography, an optional partition (gov, iso, isob, ...),
+# a compass direction and a number: us-east-1, ap-southeast-2, us-gov-west-1, cn-northwest-1.
+_REGION = re.compile(
+    r"^[a-z]{2}-(?:(?:gov|iso[a-z]?)-)?(?:central|(?:north|south)?(?:east|west)|north|south)"
+    r"-[1-9][0-9]?$"
+)
+
+
+def normalize_fqdn(value: str) -> str:
+    """Return `value` as a lowercase ASCII FQDN: IDNA labels as punycode, no trailing dot.
+
+    Raises:
+        ValueError: when it is not a name of two or more RFC 1123 labels with a non-numeric TLD.
+    """
+    name = value.lower().removesuffix(".")
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            name = value  # not encodable: refused below with the name as written
+    labels = name.split(".")
+    if (
+        len(name) > 253
+        or len(labels) < 2
+        or not all(_FQDN_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        msg = (
+            f"'{value}' is not a valid domain name: use dot-separated labels of letters, "
+            "digits and '-' (example: shop.acme.com)"
+        )
+        raise ValueError(msg)
+    return name
+
+
+def check_region(value: str) -> str:
+    """Return `value` when it is an AWS-style region id (e.g. us-east-1).
+
+    Raises:
+        ValueError: naming the value and the expected shape.
+    """
+    if not _REGION.match(value):
+        msg = (
+            f"'{value}' is not a region id: use <geography>-<direction>-<number> "
+            "(example: us-east-1, ap-southeast-2, us-gov-west-1)"
+        )
+        raise ValueError(msg)
+    return value
 
 
 class Tier(StrEnum):
@@ -37,6 +99,19 @@ class Tier(StrEnum):
     STANDARD = "standard"
     ENTERPRISE = "enterprise"
     PREMIUM = "premium"
+
+
+def parse_tier(value: object) -> Tier:
+    """Return the tier named by `value` (strict models refuse the plain string YAML gives).
+
+    Raises:
+        ValueError: naming the value and the tiers there are.
+    """
+    if isinstance(value, str) and value in Tier.__members__.values():
+        return Tier(value)
+    shown = f"'{value}'" if isinstance(value, str) else repr(value)
+    msg = f"{shown} is not a tier: use one of standard, enterprise, premium"
+    raise ValueError(msg)
 
 
 class DriverMode(StrEnum):
@@ -137,6 +212,17 @@ def _default_tiers() -> dict[Tier, TierProfile]:
     }
 
 
+def _deep_merge(base: dict[str, object], override: dict[object, object]) -> dict[object, object]:
+    merged: dict[object, object] = dict(base.items())
+    for key, value in override.items():
+        below = merged.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merged[key] = _deep_merge(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class NodePool(_Strict):
     """A dedicated node pool: nodes carry this label and taint."""
 
@@ -232,13 +318,17 @@ class PlatformConfig(_Strict):
     cloudflare_request_budget: int = Field(default=1200, ge=10, le=1200)
     # Also write ownership tags on records (record tags need a paid zone plan).
     cloudflare_record_tags: bool = False
-    regions: list[str] = Field(default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"])
+    regions: list[Annotated[str, AfterValidator(check_region)]] = Field(
+        default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"]
+    )
     shared_database_url_env: str = "TENANTCTL_SHARED_DATABASE_URL"
     clusters: dict[str, ClusterConfig] = Field(default_factory=lambda: {"shared": ClusterConfig()})
     node_pool: NodePool = Field(default_factory=NodePool)
     ingress_namespace: str = "istio-ingress"
     monitoring_namespace: str = "monitoring"
-    tiers: dict[Tier, TierProfile] = Field(default_factory=_default_tiers)
+    tiers: dict[Annotated[Tier, BeforeValidator(parse_tier)], TierProfile] = Field(
+        default_factory=_default_tiers
+    )
     modes: BackendModes = Field(default_factory=BackendModes)
     terraform_backend: Literal["local", "s3"] = "local"
     terraform_state: TerraformState = Field(default_factory=TerraformState)
@@ -247,8 +337,23 @@ class PlatformConfig(_Strict):
 
     @field_validator("base_domain", "ingress_target")
     @classmethod
-    def _lowercase_fqdn(cls, value: str) -> str:
-        return value.lower().rstrip(".")
+    def _fqdn(cls, value: str) -> str:
+        return normalize_fqdn(value)
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _merge_tiers(cls, value: object) -> object:
+        # A platform file may tune one field of a tier (`tiers.standard.max_cpu`): what it
+        # names is laid over the built-in profile, the rest keeps its default.
+        if not isinstance(value, dict):
+            return value
+        defaults = _default_tiers()
+        return {
+            key: _deep_merge(defaults[key].model_dump(), override)
+            if key in defaults and isinstance(override, dict)
+            else override
+            for key, override in value.items()
+        }
 
     @model_validator(mode="after")
     def _fill_tiers(self) -> PlatformConfig:

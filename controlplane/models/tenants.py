@@ -12,7 +12,7 @@ from typing import Annotated, Literal, NewType
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from controlplane.models import quantities
+from controlplane.models import platform, quantities
 from controlplane.models.platform import Tier
 
 __all__ = [
@@ -31,26 +31,7 @@ __all__ = [
 TenantId = NewType("TenantId", str)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-_FQDN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
-
-
-def is_fqdn(name: str) -> bool:
-    """True when `name` is a lowercase fully qualified domain name with a TLD."""
-    labels = name.split(".")
-    return (
-        len(name) <= 253
-        and len(labels) >= 2
-        and all(_FQDN_LABEL.match(label) for label in labels)
-        and not labels[-1].isdigit()
-    )
-
-
-def _fqdn(name: str) -> str:
-    if not is_fqdn(name):
-        msg = f"'{name}' is not a valid lowercase domain name (example: shop.acme.com)"
-        raise ValueError(msg)
-    return name
+Region = Annotated[str, AfterValidator(platform.check_region)]
 
 
 class _Strict(BaseModel):
@@ -61,7 +42,7 @@ class Domains(_Strict):
     """Where the tenant is reachable."""
 
     subdomain: str | None = None
-    custom: tuple[Annotated[str, AfterValidator(_fqdn)], ...] = ()
+    custom: tuple[Annotated[str, AfterValidator(platform.normalize_fqdn)], ...] = ()
 
     @field_validator("subdomain")
     @classmethod
@@ -119,7 +100,7 @@ class Compliance(_Strict):
     """Regulatory constraints."""
 
     pci_dss_level: Literal[1, 2, 3, 4] | None = None
-    data_residency: tuple[str, ...] = ()
+    data_residency: tuple[Region, ...] = ()
 
     @field_validator("data_residency", mode="before")
     @classmethod
@@ -157,7 +138,7 @@ class Tenant(_Strict):
     id: TenantId = Field(description="DNS label, immutable once recorded, unique")
     name: str = Field(min_length=1, max_length=200)
     tier: Tier
-    region: str
+    region: Region
     domains: Domains = Field(default_factory=Domains)
     features: dict[str, bool] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
@@ -181,22 +162,8 @@ class Tenant(_Strict):
 
     @field_validator("tier", mode="before")
     @classmethod
-    def _tier(cls, value: object) -> object:
-        # strict mode would refuse the plain string YAML gives us.
-        if isinstance(value, str) and value in Tier.__members__.values():
-            return Tier(value)
-        if isinstance(value, str):
-            msg = f"'{value}' is not a tier: use one of standard, enterprise, premium"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            msg = f"'{value}' is not a region name (example: us-east-1)"
-            raise ValueError(msg)
-        return value
+    def _tier(cls, value: object) -> Tier:
+        return value if isinstance(value, Tier) else platform.parse_tier(value)
 
     @property
     def subdomain(self) -> str:

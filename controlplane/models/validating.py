@@ -2,26 +2,43 @@
 
 Pure: returns problems as (dotted field path, message) so the loader can attach
 file and line; an empty list means the tenant is valid on this platform.
+
+The loader also runs these rules on a file that failed its schema (the bad values
+left out), so one run lists every problem; a required field that did not parse is
+`unknown`, and the rules reading it stay silent rather than judge a stand-in value.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Collection
 
 from controlplane.models import quantities
 from controlplane.models.platform import PlatformConfig, Tier
 from controlplane.models.tenants import Tenant
 
-__all__ = ["Problem", "check_tenant"]
+__all__ = ["PLATFORM", "Problem", "check_tenant"]
 
+PLATFORM = "platform"  # in `unknown`: the platform file did not parse; its rules are skipped
 Problem = tuple[str, str]
+_Rule = Callable[[Tenant, PlatformConfig], list[Problem]]
 
 
-def check_tenant(tenant: Tenant, platform: PlatformConfig) -> list[Problem]:
-    """Return every platform-level problem of `tenant` (empty when valid)."""
+def check_tenant(
+    tenant: Tenant, platform: PlatformConfig, *, unknown: Collection[str] = ()
+) -> list[Problem]:
+    """Return every platform-level problem of `tenant` (empty when valid).
+
+    Args:
+        tenant: the tenant, possibly with stand-ins for fields that did not parse.
+        platform: the platform it must fit.
+        unknown: names of `Tenant` fields holding stand-ins (and `PLATFORM` when `platform`
+            is itself a stand-in); the rules reading any of them are skipped.
+    """
     return [
-        *_region(tenant, platform),
-        *_compliance(tenant),
-        *_limits(tenant, platform),
-        *_domains(tenant, platform),
+        problem
+        for reads, rule in _RULES
+        if reads.isdisjoint(unknown)
+        for problem in rule(tenant, platform)
     ]
 
 
@@ -44,18 +61,18 @@ def _region(tenant: Tenant, platform: PlatformConfig) -> list[Problem]:
                 f"({', '.join(residency)}): move the tenant or widen the residency list",
             )
         )
-    for index, region in enumerate(residency):
-        if region not in platform.regions:
-            problems.append(
-                (
-                    f"tenant.compliance.data_residency[{index}]",
-                    f"'{region}' is not a platform region",
-                )
-            )
     return problems
 
 
-def _compliance(tenant: Tenant) -> list[Problem]:
+def _residency(tenant: Tenant, platform: PlatformConfig) -> list[Problem]:
+    return [
+        (f"tenant.compliance.data_residency[{index}]", f"'{region}' is not a platform region")
+        for index, region in enumerate(tenant.compliance.data_residency)
+        if region not in platform.regions
+    ]
+
+
+def _compliance(tenant: Tenant, _platform: PlatformConfig) -> list[Problem]:
     if tenant.compliance.pci_dss_level == 1 and tenant.tier is not Tier.PREMIUM:
         return [
             (
@@ -94,3 +111,13 @@ def _domains(tenant: Tenant, platform: PlatformConfig) -> list[Problem]:
         for index, name in enumerate(tenant.domains.custom)
         if name == base or name.endswith("." + base)
     ]
+
+
+# Each rule with the `Tenant` fields it reads.
+_RULES: list[tuple[frozenset[str], _Rule]] = [
+    (frozenset({"region", "compliance", PLATFORM}), _region),
+    (frozenset({"compliance", PLATFORM}), _residency),
+    (frozenset({"tier", "compliance"}), _compliance),
+    (frozenset({"tier", "limits", PLATFORM}), _limits),
+    (frozenset({"domains", PLATFORM}), _domains),
+]
