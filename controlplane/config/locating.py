@@ -92,7 +92,8 @@ def line_of(text: str, path: Sequence[object]) -> int | None:
 
 def _child(node: yaml.Node | None, part: object) -> tuple[yaml.Node, int] | None:
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
+        # The last of repeated keys is the one YAML keeps, so the one a message is about.
+        for key, value in reversed(node.value):
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                 # A scalar value sits on the key's line; name the key's line either way.
                 return value, key.start_mark.line + 1

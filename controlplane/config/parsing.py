@@ -7,6 +7,7 @@ PyYAML silently keeps the last of two equal keys in one mapping (`tier: premium`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ Problems = list[tuple[SourceLocation, str]]
 
 _MAX_BYTES = 1_000_000
 _MAX_NODES = 100_000
+_ODD_KEY = re.compile(r"[\s.\[\]'\"]")  # keys shown quoted in a field path
 
 
 class _Loader(_BaseLoader):
@@ -47,7 +49,11 @@ def join(loc: tuple[object, ...] | list[object]) -> str:
     """Dotted field path of a location: `("tenant", "domains", "custom", 0)` -> `...custom[0]`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = repr(part) if part == "" or _ODD_KEY.search(str(part)) else str(part)
+            out += f".{name}" if out else name
     return out
 
 
@@ -83,7 +89,8 @@ def parse(text: str, file: str) -> tuple[object, Problems]:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
+        # At the end of the text libyaml may point one line past the last.
+        line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else None
         problem = f"invalid YAML: {exc.problem}"
         raise ConfigError([(SourceLocation(file, line, ""), problem)]) from exc
     except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:

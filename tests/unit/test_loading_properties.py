@@ -65,8 +65,11 @@ def _load(text: str) -> None:
         source = loading.load_tenant_text(text, "prop.yaml", PLATFORM)
     except ConfigError as exc:
         assert exc.problems and exc.exit_code == 2
+        lines = text.count("\n") + 1
         for location, message in exc.problems:
             assert location.file == "prop.yaml" and message
+            assert not location.field.endswith("."), location
+            assert location.line is None or 1 <= location.line <= lines, location
     else:
         assert source.tenant.id
 
