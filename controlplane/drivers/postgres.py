@@ -10,6 +10,8 @@ it, so neither server logs nor psql errors can reveal the password.
 query, everything that proves isolation: it cannot use another tenant's schema or
 database, cannot create in `public`, cannot become another tenant's role, and every
 table of its own with a `tenant_id` column has row-level security enabled and forced.
+A server that cannot be reached is an outage, not drift: `check()` raises a retryable
+`PostgresError` then, so nobody re-applies Terraform against a server that is down.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, sql
 
 from controlplane.errors import ConfigError, PostgresError, SourceLocation
 
@@ -50,6 +52,27 @@ _LIBPQ = {
     "sslrootcert": "PGSSLROOTCERT",
     "connect_timeout": "PGCONNECT_TIMEOUT",
 }
+
+# SQLSTATE classes that mean the server, not the tenant's setup, failed: connection
+# exception, insufficient resources, operator intervention (shutdown, statement timeout),
+# system error. Failures while connecting carry no SQLSTATE and are told apart by whether
+# the admin can connect (`TenantDatabases._raise_if_outage`).
+_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
+_CONNECT_TIMEOUT = 10
+_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
+# Databases the admin owns (a superuser "owns" all): only their owner may change their ACL.
+_OWNED = """
+SELECT datname::text FROM pg_database
+WHERE datname IN (%s, current_database()) AND pg_has_role(current_user, datdba, 'USAGE')
+"""
+_CLOSE = "REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC"
+# Whether the role is busy with every connection its limit allows (not a limit set to 0).
+_SATURATED = """
+SELECT r.rolconnlimit > 0
+       AND (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = r.rolname)
+           >= r.rolconnlimit
+FROM pg_roles r WHERE r.rolname = %s
+"""
 
 _ISOLATION_QUERY = """
 SELECT
@@ -134,15 +157,20 @@ def libpq_env(url: str) -> dict[str, str]:
 
 
 def ensure_database(admin_url: str, name: str) -> str:
-    """Create database `name` on the server of `admin_url` if missing; returns its URL."""
+    """Create database `name` on the server of `admin_url` if missing; returns its URL.
+
+    Tenant roles are server-wide, so both `name` and the database `admin_url` names (the
+    state store's, in the embedded default) are closed to PUBLIC: CONNECT and TEMPORARY
+    are revoked where the admin owns the database. A tenant reaches only its own database.
+    """
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT) as conn:
             # Concurrent creators would collide on the catalog's unique index: take turns.
             conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_DATABASE_LOCK,))
-            query = "SELECT 1 FROM pg_database WHERE datname = %s"
-            exists = conn.execute(query, (name,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
+            if not conn.execute(_EXISTS, (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            for (owned,) in conn.execute(_OWNED, (name,)).fetchall():
+                conn.execute(sql.SQL(_CLOSE).format(sql.Identifier(owned)))
     except psycopg.Error as exc:
         msg = f"cannot create database {name}: {exc}"
         raise PostgresError(msg, retryable=isinstance(exc, psycopg.OperationalError)) from exc
@@ -168,11 +196,18 @@ class TenantDatabases:
             target: server name in `servers`.
             expected: `app_role`, `schema` and, for a dedicated database, `database`
                 (whose tables need no RLS: the whole database is the tenant's).
+
+        Raises:
+            PostgresError: (retryable) the server is down or overloaded, or the app role
+                uses every connection its limit allows: nothing an apply would repair.
         """
         try:
             row = self._probe(tenant_id, target, expected)
         except psycopg.Error as exc:
-            return [f"cannot connect as {expected['app_role']}: {str(exc).strip()}"]
+            self._raise_if_outage(target, expected["app_role"], exc)
+            # The server answers its admin, not the tenant: a missing role, database or
+            # CONNECT grant, or a stale password, all repaired by the next apply.
+            return [f"cannot check as {expected['app_role']}: {str(exc).strip()}"]
         return _problems(row, expected)
 
     def connect_url(self, target: str, expected: Mapping[str, str]) -> str:
@@ -186,11 +221,44 @@ class TenantDatabases:
     def _probe(self, tenant_id: str, target: str, expected: Mapping[str, str]) -> dict[str, object]:
         url = self.connect_url(target, expected)
         password = self.passwords.password(tenant_id)
-        with psycopg.connect(url, password=password, connect_timeout=10) as conn:
+        with psycopg.connect(url, password=password, connect_timeout=_CONNECT_TIMEOUT) as conn:
             cursor = conn.execute(_ISOLATION_QUERY, {"schema": expected["schema"]})
             names = [column.name for column in cursor.description or ()]
             values = cursor.fetchone() or ()
             return dict(zip(names, values, strict=True))
+
+    def _raise_if_outage(self, target: str, app_role: str, exc: psycopg.Error) -> None:
+        """Raise when `exc` is the server's failure rather than the tenant's setup."""
+        server = _shown(self.servers[target])
+        if exc.sqlstate and exc.sqlstate[:2] in _OUTAGE_CLASSES:
+            raise _outage(target, server, exc) from exc
+        if exc.sqlstate:
+            return  # the server answered the tenant's session: a finding, not an outage
+        try:
+            with psycopg.connect(self.servers[target], connect_timeout=_CONNECT_TIMEOUT) as conn:
+                saturated = conn.execute(_SATURATED, (app_role,)).fetchone()
+        except psycopg.Error as admin_exc:
+            raise _outage(target, server, admin_exc) from exc
+        if saturated and saturated[0]:
+            msg = (
+                f"{app_role} uses every connection its limit allows on the {target} "
+                f"Postgres ({server}): verify again later"
+            )
+            raise PostgresError(msg, retryable=True) from exc
+
+
+def _shown(url: str) -> str:
+    """Where a server is, for messages: host, port and database, never the password."""
+    params = conninfo.conninfo_to_dict(url)
+    return " ".join(f"{key}={params[key]}" for key in ("host", "port", "dbname") if params.get(key))
+
+
+def _outage(target: str, server: str, exc: psycopg.Error) -> PostgresError:
+    msg = (
+        f"the {target} Postgres ({server}) is unavailable: {str(exc).strip()} — check that "
+        "it runs and accepts connections, then try again (apply retries on its own)"
+    )
+    return PostgresError(msg, retryable=True)
 
 
 def _problems(row: Mapping[str, object], expected: Mapping[str, str]) -> list[str]:

@@ -111,8 +111,19 @@ def test_cross_tenant_access_is_denied_and_later_tables_get_forced_rls(setup: Se
             f"SET ROLE {SB}_app",
             f"SET ROLE {SB}_owner",
             f"ALTER TABLE {SB}.orders NO FORCE ROW LEVEL SECURITY",
+            f"SELECT tenantctl_admin.secure_schema('{SB}')",  # SECURITY DEFINER: owner only
         ]
         assert [sql for sql in attempts if not denied(a, sql)] == []
+
+    with psycopg.connect(url) as admin:
+        executable = admin.execute(
+            "SELECT p.proname::text FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = 'tenantctl_admin'"
+            " WHERE has_function_privilege(%s, p.oid, 'EXECUTE')"
+            "    OR has_function_privilege('public', p.oid, 'EXECUTE')",
+            (f"{SA}_app",),
+        ).fetchall()
+    assert executable == []
 
 
 def test_verify_finds_drift_and_apply_repairs_it(setup: Setup) -> None:

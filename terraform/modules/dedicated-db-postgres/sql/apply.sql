@@ -7,6 +7,14 @@
 -- CREATE DATABASE cannot run in a transaction: serialise tenants with a session lock.
 SELECT pg_advisory_lock(7311003) \gset
 
+-- Tenant roles are server-wide, so the database this file runs in (the server's
+-- maintenance database: the state store's in the embedded default) is closed to PUBLIC
+-- as well, when the admin owns it: a tenant reaches only its own database. Other roles
+-- that need this database get CONNECT granted explicitly by its owner.
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)
+FROM pg_database
+WHERE datname = current_database() AND pg_has_role(current_user, datdba, 'USAGE') \gexec
+
 SELECT format('CREATE ROLE %I NOLOGIN', :'owner_role')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner_role') \gexec
 SELECT format('CREATE ROLE %I LOGIN', :'app_role')

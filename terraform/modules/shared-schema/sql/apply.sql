@@ -8,11 +8,10 @@ BEGIN;
 SELECT pg_advisory_xact_lock(7311002) \gset
 
 -- Platform-wide pieces (same for every tenant) --------------------------------------
+-- Private to its owner (the admin): the event trigger's function is SECURITY DEFINER,
+-- so tenants' DDL reaches secure_schema() without USAGE or EXECUTE of their own.
 CREATE SCHEMA IF NOT EXISTS tenantctl_admin;
 REVOKE ALL ON SCHEMA tenantctl_admin FROM PUBLIC;
--- Tenants call secure_schema() through the event trigger, so they need USAGE here;
--- the registry table itself stays private.
-GRANT USAGE ON SCHEMA tenantctl_admin TO PUBLIC;
 CREATE TABLE IF NOT EXISTS tenantctl_admin.tenant_schemas (
     schema_name name PRIMARY KEY,
     tenant_id text NOT NULL UNIQUE
@@ -58,9 +57,15 @@ BEGIN
 END
 $fn$;
 
--- Tables created (or altered) later get the same treatment at the end of the DDL.
+-- Nobody but its owner may call it: a tenant could otherwise lock (ALTER) the tables of
+-- any other tenant's schema. CREATE FUNCTION grants EXECUTE to PUBLIC; take it back.
+REVOKE ALL ON FUNCTION tenantctl_admin.secure_schema(name) FROM PUBLIC;
+
+-- Tables created (or altered) later get the same treatment at the end of the DDL. The
+-- trigger fires as the tenant's role; SECURITY DEFINER runs it as the owner, and only on
+-- the schemas of the DDL just run, so a tenant can secure its own tables and no others.
 CREATE OR REPLACE FUNCTION tenantctl_admin.enforce_rls() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 DECLARE
     s name;
 BEGIN
@@ -71,6 +76,7 @@ BEGIN
     END LOOP;
 END
 $fn$;
+REVOKE ALL ON FUNCTION tenantctl_admin.enforce_rls() FROM PUBLIC;
 
 SELECT 'CREATE EVENT TRIGGER tenantctl_enforce_rls ON ddl_command_end '
        'WHEN TAG IN (''CREATE TABLE'', ''CREATE TABLE AS'', ''SELECT INTO'', ''ALTER TABLE'') '
