@@ -8,23 +8,11 @@ import pytest
 
 from controlplane.config import loading
 from controlplane.errors import ConfigError
-from controlplane.models.platform import PlatformConfig
+from tests.unit import test_validation
 
-PLATFORM = PlatformConfig()
+PLATFORM = test_validation.PLATFORM
+GOOD = test_validation.GOOD  # the valid tenant file the rule tables edit
 FILE = "tenants/acme.yaml"
-
-GOOD = """\
-tenant:
-  id: acme
-  name: Acme
-  tier: enterprise
-  region: us-east-1
-  domains:
-    subdomain: acme
-    custom: [shop.acme.com]
-  limits: {cpu: "8", memory: 16Gi, pods: 50}
-  compliance: {pci_dss_level: 2, data_residency: [us-east-1, us-west-2]}
-"""
 
 
 def _problems(text: str, file: str = FILE) -> list[str]:
