@@ -220,7 +220,7 @@ def _summary(config: PlatformConfig | None = None) -> str:
 
 def _platform_source(path: Path | None) -> PlatformSource:
     if path is None:
-        return PlatformSource(PlatformConfig(), None)
+        return PlatformSource(PlatformConfig(), None, uses_defaults=True)
     file = str(path)
     text = parsing.read(path)
     data, problems = parsing.parse(text, file)

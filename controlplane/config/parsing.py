@@ -97,7 +97,7 @@ def parse(text: str, file: str) -> tuple[object, Problems]:
         raise ConfigError([(SourceLocation(file, None, ""), f"invalid YAML: {exc}")]) from exc
     finally:
         loader.dispose()
-    return data, _duplicates(text, file) if loader.repeats_a_key else []
+    return data, (_duplicates(text, file) if loader.repeats_a_key else [])
 
 
 def _duplicates(text: str, file: str) -> Problems:
