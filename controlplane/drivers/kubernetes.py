@@ -17,13 +17,14 @@ Every SDK exception is translated here (`_translated`) into the control plane's 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -32,67 +33,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from controlplane.errors import ConfigError, ConflictError, KubernetesError, SourceLocation
+from controlplane.models import quantities
+from controlplane.models.kubernetes import FieldDifference, ObjectChange, Scope
 
-__all__ = [
-    "FIELD_MANAGER",
-    "KINDS",
-    "FieldDifference",
-    "KubernetesClusters",
-    "ObjectChange",
-    "RenderedClusters",
-    "Scope",
-]
+__all__ = ["FIELD_MANAGER", "GUARDED_KINDS", "KINDS", "KubernetesClusters", "RenderedClusters"]
 
 FIELD_MANAGER = "tenantctl"
 _APPLY = "application/apply-patch+yaml"
+_MERGE = "application/merge-patch+json"
 _PAGE = 500
 _SERVER_SET = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
-
-
-class Scope(Protocol):
-    """What one converge owns: a cluster and the labels of its inventory."""
-
-    @property
-    def cluster(self) -> str: ...
-    @property
-    def tenant_id(self) -> str: ...
-    @property
-    def component(self) -> str: ...
-    @property
-    def selector(self) -> Mapping[str, str]: ...
-    @property
-    def kinds(self) -> Sequence[tuple[str, str]]: ...
-
-
-@dataclass(frozen=True)
-class ObjectChange:
-    """A write made (or, from `differences`, needed): create, update, delete or noop."""
-
-    action: str
-    target: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class FieldDifference:
-    """One field whose live value differs from the desired one.
-
-    `owner` names the other field managers that own the live value. An imperative
-    edit (an Update: `kubectl edit/patch/replace`) is drift, which apply reverts;
-    a value another *applier* owns (`contested`) is a conflict between two declarative
-    owners, which apply reports unless forced.
-    """
-
-    target: str
-    path: str
-    want: str
-    have: str
-    owner: str = ""
-    contested: bool = False
-
-    def __str__(self) -> str:
-        by = f" (changed by {self.owner})" if self.owner else ""
-        return f"{self.target} {self.path}: want {self.want}, have {self.have}{by}"
 
 
 @dataclass(frozen=True)
@@ -208,6 +158,124 @@ def _translated(what: str, cluster: str) -> Iterator[None]:
         raise KubernetesError(msg, retryable=True) from exc
 
 
+# --- what the server stores -------------------------------------------------------------
+
+# Objects that carry isolation are compared whole: a field or rule anyone added (another
+# field manager, a merge patch) is drift, and converge takes the object back (forced).
+GUARDED_KINDS = frozenset(
+    {
+        "NetworkPolicy",
+        "PeerAuthentication",
+        "AuthorizationPolicy",
+        "Role",
+        "RoleBinding",
+        "ResourceQuota",
+        "LimitRange",
+    }
+)
+# Of a Namespace, only the Pod Security Admission labels are guarded.
+_POD_SECURITY = "pod-security.kubernetes.io/"
+_NOT_CONTENT = ("apiVersion", "kind", "metadata", "status")
+_LIMIT_QUANTITIES = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+
+
+def _canonical(sizes: Any) -> Any:
+    """A map of quantities in canonical form (compared by value, not by spelling)."""
+    if not isinstance(sizes, dict):
+        return sizes
+    out = {}
+    for name, value in sizes.items():
+        try:
+            out[name] = quantities.canonical(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+def _quantities_canonical(obj: Obj) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if obj.get("kind") == "ResourceQuota" and "hard" in spec:
+        spec["hard"] = _canonical(spec["hard"])
+    if obj.get("kind") == "LimitRange":
+        for item in spec.get("limits") or []:
+            for name in _LIMIT_QUANTITIES:
+                if name in item:
+                    item[name] = _canonical(item[name])
+
+
+def _network_policy_defaults(obj: Obj) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if "policyTypes" not in spec:
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in rule.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+
+
+def _limit_range_defaults(obj: Obj) -> None:
+    for item in (obj.get("spec") or {}).get("limits") or []:
+        if item.get("type") != "Container":
+            continue
+        if "default" not in item and item.get("max"):
+            item["default"] = dict(item["max"])
+        if "defaultRequest" not in item and (item.get("default") or item.get("min")):
+            item["defaultRequest"] = dict(item.get("default") or item["min"])
+
+
+def _priority_class_defaults(obj: Obj) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    for name in ("globalDefault", "description"):
+        if name in obj and not obj[name]:
+            del obj[name]  # omitempty: a false or empty value is never stored
+
+
+def _secret_defaults(obj: Obj) -> None:
+    obj.setdefault("type", "Opaque")
+
+
+def _binding_defaults(obj: Obj) -> None:
+    for subject in obj.get("subjects") or []:
+        if subject.get("kind") in ("User", "Group"):
+            subject.setdefault("apiGroup", "rbac.authorization.k8s.io")
+
+
+_DEFAULTS: dict[str, Callable[[Obj], None]] = {
+    "NetworkPolicy": _network_policy_defaults,
+    "LimitRange": _limit_range_defaults,
+    "PriorityClass": _priority_class_defaults,
+    "Secret": _secret_defaults,
+    "RoleBinding": _binding_defaults,
+}
+
+
+def _comparable(live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The live object with its quantities canonical (copied only when it has any)."""
+    if live.get("kind") not in ("ResourceQuota", "LimitRange"):
+        return live
+    copied: Obj = copy.deepcopy(dict(live))
+    _quantities_canonical(copied)
+    return copied
+
+
+def _as_stored(obj: Mapping[str, Any]) -> Obj:
+    """`obj` as a kube-apiserver stores it: defaults filled in, quantities canonical.
+
+    Comparing this (not the object as written) with the live object means nothing the
+    server defaults, omits or re-spells is ever reported as drift.
+    """
+    stored: Obj = copy.deepcopy(dict(obj))
+    _quantities_canonical(stored)
+    defaults = _DEFAULTS.get(str(stored.get("kind")))
+    if defaults is not None:
+        defaults(stored)
+    return stored
+
+
 # --- field-level comparison ------------------------------------------------------------
 
 
@@ -256,6 +324,17 @@ def _owners(live: Mapping[str, Any]) -> dict[tuple[str, ...], dict[str, str]]:
     return found
 
 
+def _owners_below(
+    owners: Mapping[tuple[str, ...], Mapping[str, str]], path: tuple[str, ...]
+) -> dict[str, str]:
+    """Managers owning `path` or anything inside it."""
+    found: dict[str, str] = {}
+    for owned, managers in owners.items():
+        if owned[: len(path)] == path or path[: len(owned)] == owned:
+            found.update(managers)
+    return found
+
+
 def _show(path: tuple[str, ...], value: Any, secret: bool) -> str:
     if value is _MISSING:
         return "<absent>"
@@ -268,12 +347,43 @@ def _dotted(path: tuple[str, ...]) -> str:
     return "".join(f"[{p}]" if "." in p or "/" in p else f".{p}" for p in path)
 
 
+def _unasked(want: Any, live: Any, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Outermost paths of `live` with no counterpart in `want` (inside wanted maps)."""
+    for key, child in live.items():
+        path = (*prefix, key)
+        if key not in want:
+            yield path
+        elif isinstance(child, dict) and isinstance(want[key], dict) and want[key]:
+            yield from _unasked(want[key], child, path)
+        # else a leaf of ours (a list, a scalar, an empty map): compared value by value
+
+
+def _added(want: Mapping[str, Any], live: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Fields of a guarded object that nobody asked us for: drift, removed by converge."""
+    kind = str(want.get("kind"))
+    if kind == "Namespace":
+        wanted = (want.get("metadata") or {}).get("labels") or {}
+        labels = (live.get("metadata") or {}).get("labels") or {}
+        return [
+            ("metadata", "labels", name)
+            for name in labels
+            if name.startswith(_POD_SECURITY) and name not in wanted
+        ]
+    if kind not in GUARDED_KINDS:
+        return []
+    content = {k: v for k, v in live.items() if k not in _NOT_CONTENT}
+    return list(_unasked(want, content, ()))
+
+
 def _compare(key: _Key, want: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDifference]:
-    """Fields of `want` whose live value differs, plus fields we own but no longer want."""
+    """Fields of `want` whose live value differs, fields we own but no longer want, and
+    (guarded kinds) fields someone else added."""
     secret = key[1] == "Secret"
     owners = _owners(live)
     target = _target(key)
-    wanted = dict(_leaves(want))
+    stored = _as_stored(want)
+    wanted = dict(_leaves(stored))
+    live = _comparable(live)  # canonical quantities on both sides: compared by value
     found = []
     for path, value in wanted.items():
         have = _at(live, path)
@@ -296,6 +406,20 @@ def _compare(key: _Key, want: Mapping[str, Any], live: Mapping[str, Any]) -> lis
                 found.append(
                     FieldDifference(target, _dotted(path), "<absent>", _show(path, have, secret))
                 )
+    for path in _added(stored, live):
+        if any(d.path == _dotted(path) for d in found):
+            continue
+        others = _owners_below(owners, path)
+        found.append(
+            FieldDifference(
+                target,
+                _dotted(path),
+                "<absent>",
+                _show(path, _at(live, path), secret),
+                owner=", ".join(sorted(m for m in others if m != FIELD_MANAGER)),
+                added=True,
+            )
+        )
     return found
 
 
@@ -308,6 +432,17 @@ def _related(path: tuple[str, ...], wanted: Mapping[tuple[str, ...], Any]) -> bo
 def _owned_by_us(live: Mapping[str, Any]) -> bool:
     entries = (live.get("metadata") or {}).get("managedFields")
     return entries is None or any(e.get("manager") == FIELD_MANAGER for e in entries)
+
+
+def _removal(paths: Sequence[tuple[str, ...]], resource_version: str) -> Obj:
+    """A JSON merge patch deleting `paths`, only if the object is still at that version."""
+    body: Obj = {"metadata": {"resourceVersion": resource_version}}
+    for path in paths:
+        node = body
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = None
+    return body
 
 
 # --- live clusters ---------------------------------------------------------------------
@@ -374,6 +509,18 @@ class _Api:
         query = [("fieldManager", FIELD_MANAGER), ("force", force)]
         result: Obj = self.call(
             "PATCH", kind.item(namespace, name), query=query, body=dict(obj), content_type=_APPLY
+        )
+        return result
+
+    def merge_patch(self, key: _Key, body: Mapping[str, Any]) -> Obj:
+        """A JSON merge patch (an Update by `tenantctl`): `null` deletes a field."""
+        kind = KINDS[(key[0], key[1])]
+        result: Obj = self.call(
+            "PATCH",
+            kind.item(key[2], key[3]),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=dict(body),
+            content_type=_MERGE,
         )
         return result
 
@@ -547,20 +694,39 @@ class KubernetesClusters:
         changes: list[ObjectChange] = []
         wanted = {_key(d): d for d in desired}
         for key, want in wanted.items():
-            drift = _compare(key, want, live[key]) if key in live else None
-            if drift == []:
-                continue
-            # Revert imperative edits of our fields; leave contests to an explicit force.
-            # A create never forces: an unlabelled object of the same name is not ours.
-            take_back = force or (drift is not None and not any(d.contested for d in drift))
-            with _translated(f"apply {_target(key)}", api.cluster):
-                result = api.apply(want, force=take_back)
-            self._remember(api.cluster, key, result)
-            detail = ", ".join(d.path for d in drift or [])
-            changes.append(ObjectChange("update" if drift else "create", _target(key), detail))
+            change = self._converge_object(api, key, want, live.get(key), force=force)
+            if change is not None:
+                changes.append(change)
         if prune:
             changes.extend(self._prune(api, live, wanted))
         return changes
+
+    def _converge_object(
+        self, api: _Api, key: _Key, want: Mapping[str, Any], live: Obj | None, *, force: bool
+    ) -> ObjectChange | None:
+        """Apply one object if it differs; then remove what someone added to a guarded one."""
+        drift = _compare(key, want, live) if live is not None else None
+        if drift == []:
+            return None
+        # Revert imperative edits of our fields; leave contests to an explicit force, except
+        # on guarded objects, where isolation wins over another declarative owner.
+        # A create never forces: an unlabelled object of the same name is not ours.
+        guarded = key[1] in GUARDED_KINDS or key[1] == "Namespace"
+        take_back = force or (
+            drift is not None and (guarded or not any(d.contested for d in drift))
+        )
+        result = live
+        if drift is None or any(not d.added for d in drift):
+            with _translated(f"apply {_target(key)}", api.cluster):
+                result = api.apply(want, force=take_back)
+        added = _added(_as_stored(want), result or {}) if drift is not None else []
+        if added and result is not None:
+            version = str((result.get("metadata") or {}).get("resourceVersion", ""))
+            with _translated(f"remove added fields of {_target(key)}", api.cluster):
+                result = api.merge_patch(key, _removal(added, version))
+        self._remember(api.cluster, key, result)
+        detail = ", ".join(d.path for d in drift or [])
+        return ObjectChange("update" if drift else "create", _target(key), detail)
 
     def _prune(
         self, api: _Api, live: Mapping[_Key, Obj], wanted: Mapping[_Key, Any]

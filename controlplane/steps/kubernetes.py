@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from controlplane.engine.steps import Change, StepContext, StepResult, fingerprint_of
+from controlplane.models.kubernetes import FieldDifference, ObjectChange, Scope
 from controlplane.models.operations import StepName
 from controlplane.models.platform import DriverMode
 from controlplane.resources.kubernetes import bundles, objects, placement
@@ -28,7 +29,6 @@ __all__ = [
     "KubernetesBackend",
     "NetworkStep",
     "PasswordSource",
-    "Scope",
     "database_credentials",
     "scope_for",
     "tenant_steps",
@@ -38,41 +38,6 @@ __all__ = [
 DATABASE_STEP = StepName("database")
 # Labels on everything the control plane manages: the selector of a bulk snapshot.
 INVENTORY = {objects.MANAGED_BY_LABEL: objects.MANAGED_BY}
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one converge owns: objects on `cluster` carrying all of `selector`."""
-
-    cluster: str
-    tenant_id: str
-    component: str
-    selector: Mapping[str, str]
-    kinds: tuple[tuple[str, str], ...]
-
-
-class ChangeLike(Protocol):
-    """A write the backend made or would make."""
-
-    @property
-    def action(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
-
-
-class DifferenceLike(Protocol):
-    """One field whose live value differs from the desired one (`str()` describes it)."""
-
-    @property
-    def target(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def want(self) -> str: ...
-    @property
-    def have(self) -> str: ...
 
 
 class KubernetesBackend(Protocol):
@@ -85,15 +50,15 @@ class KubernetesBackend(Protocol):
         *,
         force: bool = False,
         prune: bool = True,
-    ) -> Sequence[ChangeLike]:
+    ) -> Sequence[ObjectChange]:
         """Make the scope hold exactly `desired`; no write when it already does."""
         ...
 
-    def differences(self, scope: Scope, desired: Sequence[Manifest]) -> Sequence[DifferenceLike]:
+    def differences(self, scope: Scope, desired: Sequence[Manifest]) -> Sequence[FieldDifference]:
         """Field-level differences between desired and live (no writes)."""
         ...
 
-    def remove(self, scope: Scope) -> Sequence[ChangeLike]:
+    def remove(self, scope: Scope) -> Sequence[ObjectChange]:
         """Delete everything the scope owns (a namespace: wait until it is gone)."""
         ...
 
@@ -166,9 +131,9 @@ def _without_secret_values(manifests: Sequence[Manifest]) -> list[Manifest]:
     return safe
 
 
-def _changes(found: Sequence[DifferenceLike]) -> list[Change]:
+def _changes(found: Sequence[FieldDifference]) -> list[Change]:
     """Group field differences by object into create/update/delete changes."""
-    by_target: dict[str, list[DifferenceLike]] = {}
+    by_target: dict[str, list[FieldDifference]] = {}
     for difference in found:
         by_target.setdefault(difference.target, []).append(difference)
     changes = []
@@ -205,7 +170,7 @@ class _KubernetesStep:
             _without_secret_values(self.desired(ctx)),
         )
 
-    def differences(self, ctx: StepContext) -> list[DifferenceLike]:
+    def differences(self, ctx: StepContext) -> list[FieldDifference]:
         """Field-level differences between the desired and the live objects."""
         return list(self.backend.differences(scope_for(ctx, self.component), self.desired(ctx)))
 

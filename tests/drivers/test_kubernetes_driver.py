@@ -18,6 +18,7 @@ import pytest
 from controlplane.drivers import kubernetes as driver
 from controlplane.engine.steps import StepContext
 from controlplane.errors import ConflictError, KubernetesError
+from controlplane.models import kubernetes as kube_models
 from controlplane.models.platform import BackendModes, ClusterConfig, DriverMode, PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.resources import rendering
@@ -44,7 +45,7 @@ def _ctx(tenant: Tenant) -> StepContext:
     return StepContext(tenant, PLATFORM, "op-1")
 
 
-def _scope(tenant: Tenant, component: str) -> steps.Scope:
+def _scope(tenant: Tenant, component: str) -> kube_models.Scope:
     return steps.scope_for(_ctx(tenant), component)
 
 

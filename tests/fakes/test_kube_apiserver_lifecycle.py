@@ -321,6 +321,27 @@ def test_quantities_are_stored_in_canonical_form_and_reapply_is_a_no_op(
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
 
 
+def test_a_false_priority_class_global_default_is_not_stored(http: httpx.Client) -> None:
+    # PriorityClass.globalDefault is a plain bool with omitempty: false never reads back.
+    klass = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "tier"},
+        "value": 1000,
+        "globalDefault": False,
+    }
+    params = {"fieldManager": "tenantctl"}
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    path = "/apis/scheduling.k8s.io/v1/priorityclasses/tier"
+    first = http.patch(path, json=klass, params=params, headers=headers).json()
+    assert "globalDefault" not in first
+    assert first["preemptionPolicy"] == "PreemptLowerPriority"
+    second = http.patch(path, json=klass, params=params, headers=headers).json()
+    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    marked = http.patch(path, json={**klass, "globalDefault": True}, params=params, headers=headers)
+    assert marked.json()["globalDefault"] is True
+
+
 @pytest.mark.parametrize(
     ("reason", "path", "original", "patch_body", "want_message"),
     [

@@ -21,6 +21,17 @@ from tests.fakes.kube_apiserver.registry import default_registry
         ("0", "0"),
         ("250m", "250m"),
         ("not-a-quantity", "not-a-quantity"),
+        ("1.5", "1500m"),
+        ("8192Mi", "8Gi"),
+        ("1e3", "1e3"),
+        ("1.5e3", "1500"),
+        ("12e-2", "120e-3"),
+        ("1E", "1E"),
+        ("2P", "2P"),
+        ("0.5Ki", "512"),
+        ("1023Ki", "1023Ki"),
+        ("0.0000000001", "1n"),
+        ("1.0000000001", "1000000001n"),
     ],
 )
 def test_quantity_canonical_form(raw: object, want: str) -> None:

@@ -241,3 +241,27 @@ def test_cli_verify_of_a_live_tenant_reads_the_database_outputs_for_its_secret(
     kube_apiserver.store.remove("Secret", "tenant-database", "tenant-bluebird")
     broken = runner.invoke(app, ["verify", "bluebird"])
     assert broken.exit_code == 6 and "config:" in broken.output
+
+
+@pytest.mark.slow
+def test_a_tenant_sized_in_non_canonical_quantities_onboards_and_reconciles_with_no_write(
+    cli_env: dict[str, str], kube_apiserver: Any, tmp_path: Path
+) -> None:
+    # The fake stores `0.5` as `500m` and `8192Mi` as `8Gi`, like kube-apiserver: a text
+    # comparison would fail verify-after-apply and re-apply on every reconcile.
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    cafe = configs / "corner-cafe.yaml"
+    cafe.write_text(cafe.read_text().replace('cpu: "2", memory: 4Gi', 'cpu: "0.5", memory: 8192Mi'))
+    first = runner.invoke(app, ["apply", "-f", str(cafe), "--yes"])
+    assert first.exit_code == 0, first.output
+    quota = kube_apiserver.store.get("ResourceQuota", "tenant-quota", "tenant-corner-cafe")
+    assert (quota["spec"]["hard"]["limits.cpu"], quota["spec"]["hard"]["limits.memory"]) == (
+        "500m",
+        "8Gi",
+    )
+    assert runner.invoke(app, ["diff", "-f", str(cafe)]).exit_code == 0
+
+    kube_apiserver.reset_requests()
+    again = runner.invoke(app, ["apply", "-f", str(cafe), "--yes", "--reconcile"])
+    assert again.exit_code == 0, again.output
+    assert kube_apiserver.writes() == []

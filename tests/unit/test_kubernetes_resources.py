@@ -277,6 +277,17 @@ def test_rbac_is_namespaced_read_only_and_cannot_escalate(tier: Tier) -> None:
     assert [s["namespace"] for s in binding["subjects"]] == ["tenant-acme"]
 
 
+# Ephemeral storage and claimed storage scale with the tier like cpu and memory.
+_STORAGE = {
+    tier: {
+        "requests.ephemeral-storage": f"{10 * scale}Gi",
+        "limits.ephemeral-storage": f"{20 * scale}Gi",
+        "requests.storage": f"{100 * scale}Gi",
+    }
+    for tier, scale in (("standard", 1), ("enterprise", 4), ("premium", 16))
+}
+
+
 @dataclass(frozen=True)
 class QuotaCase:
     reason: str
@@ -312,12 +323,41 @@ class QuotaCase:
              "limits.memory": "64Gi", "pods": "200", "services": "40",
              "persistentvolumeclaims": "20"},
         ),
+        QuotaCase(
+            "quantities are emitted canonically, as the API server stores them",
+            "standard",
+            {"cpu": "0.5", "memory": "8192Mi"},
+            {"requests.cpu": "500m", "requests.memory": "8Gi", "limits.cpu": "500m",
+             "limits.memory": "8Gi", "pods": "50", "services": "10",
+             "persistentvolumeclaims": "5"},
+        ),
+        QuotaCase(
+            "decimal fractions, milli units and binary multiples",
+            "standard",
+            {"cpu": "1.5", "memory": "1024Mi"},
+            {"requests.cpu": "1500m", "requests.memory": "1Gi", "limits.cpu": "1500m",
+             "limits.memory": "1Gi", "pods": "50", "services": "10",
+             "persistentvolumeclaims": "5"},
+        ),
+        QuotaCase(
+            "1000m is one cpu",
+            "standard",
+            {"cpu": "1000m"},
+            {"requests.cpu": "1", "requests.memory": "8Gi", "limits.cpu": "1",
+             "limits.memory": "16Gi", "pods": "50", "services": "10",
+             "persistentvolumeclaims": "5"},
+        ),
     ],
     ids=lambda c: c.reason,
 )  # fmt: skip
 def test_quota_is_complete_and_follows_tier_and_overrides(case: QuotaCase) -> None:
     tenant = _tenant(case.tier, limits=case.limits)
-    want = {**case.want, "services.nodeports": "0", "services.loadbalancers": "0"}
+    want = {
+        **case.want,
+        **_STORAGE[case.tier],
+        "services.nodeports": "0",
+        "services.loadbalancers": "0",
+    }
     assert quotas.hard_limits(tenant, PlatformConfig()) == want
     manifests = bundles.compute(tenant, PlatformConfig())
     quota = next(m for m in manifests if m["metadata"]["name"] == quotas.QUOTA)

@@ -80,6 +80,7 @@ def compute(tenant: Tenant, platform: PlatformConfig) -> list[Manifest]:
         quotas.resource_quota(tenant, platform, component=c),
         quotas.priority_guard(tenant, platform, component=c),
         quotas.limit_range(tenant, platform, component=c),
+        rbac.default_service_account(tenant, platform, component=c),
         rbac.service_account(tenant, platform, component=c),
         rbac.role(tenant, platform, component=c, secret_name=configs.DATABASE_SECRET),
         rbac.role_binding(tenant, platform, component=c),

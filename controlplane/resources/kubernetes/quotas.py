@@ -2,7 +2,9 @@
 
 The quota is the tier profile narrowed by the tenant's own `limits` (validation already
 refused overrides above the tier's maximum). NodePort and LoadBalancer services are
-always zero: tenants are reached through the shared ingress gateway only. A second,
+always zero: tenants are reached through the shared ingress gateway only; ephemeral
+storage (node-local scratch space) and the storage all claims may request are bounded
+too, so one tenant cannot fill its nodes' disks or the storage backend. A second,
 scoped quota forbids pods in any other tier's (or the system's) priority classes, so a
 tenant cannot out-rank its neighbours.
 """
@@ -40,22 +42,31 @@ def _smaller(tier_value: str, override: str | None) -> str:
 
 
 def hard_limits(tenant: Tenant, platform: PlatformConfig) -> dict[str, str]:
-    """`spec.hard` of the tenant's quota: every key a tenant could use to grow."""
+    """`spec.hard` of the tenant's quota: every key a tenant could use to grow.
+
+    Values are canonical quantities (`0.5` -> `500m`), as the API server stores them.
+    """
     quota = platform.tiers[tenant.tier].quota
     own = tenant.limits
     limits_cpu = own.cpu or quota.limits_cpu
     limits_memory = own.memory or quota.limits_memory
-    return {
+    sizes = {
         "requests.cpu": _smaller(quota.requests_cpu, limits_cpu),
         "requests.memory": _smaller(quota.requests_memory, limits_memory),
         "limits.cpu": limits_cpu,
         "limits.memory": limits_memory,
+        "requests.ephemeral-storage": _smaller(
+            quota.requests_ephemeral_storage, quota.limits_ephemeral_storage
+        ),
+        "limits.ephemeral-storage": quota.limits_ephemeral_storage,
+        "requests.storage": quota.requests_storage,
         "pods": str(own.pods or quota.pods),
         "services": str(quota.services),
         "persistentvolumeclaims": str(quota.persistentvolumeclaims),
         "services.nodeports": "0",
         "services.loadbalancers": "0",
     }
+    return {key: quantities.canonical(value) for key, value in sizes.items()}
 
 
 def resource_quota(tenant: Tenant, platform: PlatformConfig, *, component: str) -> Manifest:
@@ -95,6 +106,10 @@ def priority_guard(tenant: Tenant, platform: PlatformConfig, *, component: str) 
     }
 
 
+def _sizes(cpu: str, memory: str) -> Json:
+    return {"cpu": quantities.canonical(cpu), "memory": quantities.canonical(memory)}
+
+
 def limit_range(tenant: Tenant, platform: PlatformConfig, *, component: str) -> Manifest:
     """Defaults for containers that declare no requests/limits, capped at the quota."""
     settings = platform.kubernetes
@@ -109,11 +124,10 @@ def limit_range(tenant: Tenant, platform: PlatformConfig, *, component: str) -> 
             "limits": [
                 {
                     "type": "Container",
-                    "default": {"cpu": settings.default_cpu, "memory": settings.default_memory},
-                    "defaultRequest": {
-                        "cpu": settings.default_request_cpu,
-                        "memory": settings.default_request_memory,
-                    },
+                    "default": _sizes(settings.default_cpu, settings.default_memory),
+                    "defaultRequest": _sizes(
+                        settings.default_request_cpu, settings.default_request_memory
+                    ),
                     "max": {"cpu": hard["limits.cpu"], "memory": hard["limits.memory"]},
                 }
             ]
@@ -135,7 +149,8 @@ def priority_class(profile: TierProfile, tier: str) -> Manifest:
             },
         },
         "value": profile.priority,
-        "globalDefault": False,
+        # No `globalDefault: false`: the server does not store a false default (omitempty),
+        # so sending it would read back as a difference on every compare.
         "preemptionPolicy": "PreemptLowerPriority",
         "description": f"Pods of {tier} tenants (managed by tenantctl)",
     }

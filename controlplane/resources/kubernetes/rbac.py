@@ -4,6 +4,10 @@ Everything is namespaced (a Role, never a ClusterRole): workloads may read their
 configuration and discover their own pods and services, and read exactly one Secret,
 their database credentials. No write verbs, no wildcard, no rights on RBAC, quota,
 limit range, network policy or namespace objects, and no escalate/bind/impersonate.
+
+Neither the workloads' ServiceAccount nor the namespace's `default` one mounts an API
+token into pods: a pod that needs one asks for it (`automountServiceAccountToken: true`
+or a projected token volume), so a compromised container holds no credentials by default.
 """
 
 from __future__ import annotations
@@ -13,9 +17,19 @@ from controlplane.models.tenants import Tenant
 from controlplane.resources.kubernetes import objects
 from controlplane.resources.kubernetes.objects import Json, Manifest
 
-__all__ = ["WORKLOAD", "role", "role_binding", "rules", "service_account"]
+__all__ = [
+    "DEFAULT_SERVICE_ACCOUNT",
+    "WORKLOAD",
+    "default_service_account",
+    "role",
+    "role_binding",
+    "rules",
+    "service_account",
+]
 
 WORKLOAD = "tenant-workload"
+# Created in every namespace by the controller manager; we only switch its token off.
+DEFAULT_SERVICE_ACCOUNT = "default"
 _READ = ["get", "list", "watch"]
 
 
@@ -40,13 +54,29 @@ def _meta(tenant: Tenant, platform: PlatformConfig, component: str) -> Manifest:
     return objects.tenant_metadata(WORKLOAD, tenant=tenant, platform=platform, component=component)
 
 
-def service_account(tenant: Tenant, platform: PlatformConfig, *, component: str) -> Manifest:
-    """The workloads' ServiceAccount."""
+def _tokenless(meta: Manifest) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _meta(tenant, platform, component),
+        "metadata": meta,
+        "automountServiceAccountToken": False,
     }
+
+
+def service_account(tenant: Tenant, platform: PlatformConfig, *, component: str) -> Manifest:
+    """The workloads' ServiceAccount (no token mounted unless a pod asks for one)."""
+    return _tokenless(_meta(tenant, platform, component))
+
+
+def default_service_account(
+    tenant: Tenant, platform: PlatformConfig, *, component: str
+) -> Manifest:
+    """The namespace's `default` ServiceAccount, which pods get when they name none."""
+    return _tokenless(
+        objects.tenant_metadata(
+            DEFAULT_SERVICE_ACCOUNT, tenant=tenant, platform=platform, component=component
+        )
+    )
 
 
 def role(tenant: Tenant, platform: PlatformConfig, *, component: str, secret_name: str) -> Manifest:

@@ -36,7 +36,7 @@ def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
         obj.setdefault("type", "Opaque")
         _fold_string_data(obj)
     elif rtype.kind == "PriorityClass":
-        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        _default_priority_class(obj)
     elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict):
         _default_network_policy(spec)
     elif rtype.kind in ("RoleBinding", "ClusterRoleBinding"):
@@ -57,6 +57,12 @@ def _omit_empty(obj: dict[str, Any]) -> None:
     for name in ("data", "binaryData", "stringData"):
         if name in obj and not obj[name]:
             del obj[name]
+
+
+def _default_priority_class(obj: dict[str, Any]) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    if obj.get("globalDefault") is False:
+        del obj["globalDefault"]  # a plain bool with omitempty: false is never stored
 
 
 def _fold_string_data(secret: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ canonicalises the same way (k8s.io/apimachinery `resource.Quantity.CanonicalizeB
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 from tests.fakes.kube_apiserver.schemas import Schema
@@ -32,7 +32,7 @@ def canonical(raw: Any) -> Any:
         if abs(value) >= _BINARY_FLOOR and value == value.to_integral_value():
             return _base1024(int(value))
         return _decimal(value)
-    if suffix[:1] in ("e", "E"):
+    if _is_exponent(suffix):
         mantissa, exponent = _scaled(value)
         return f"{mantissa}e{exponent}" if exponent else str(mantissa)
     return _decimal(value)
@@ -52,9 +52,14 @@ def _parse(text: str) -> tuple[Decimal, str] | None:
         return value * Decimal(2) ** _BINARY[suffix], suffix
     if suffix in _DECIMAL:
         return value * Decimal(10) ** _DECIMAL[suffix], suffix
-    if suffix[:1] in ("e", "E"):
+    if _is_exponent(suffix):
         return value * Decimal(10) ** int(suffix[1:]), suffix
     return None
+
+
+def _is_exponent(suffix: str) -> bool:
+    """`e3`/`E-2` is an exponent; a lone `E` is the exa suffix (decimal SI)."""
+    return len(suffix) > 1 and suffix[:1] in ("e", "E")
 
 
 def _scaled(value: Decimal) -> tuple[int, int]:
@@ -63,7 +68,8 @@ def _scaled(value: Decimal) -> tuple[int, int]:
     while value != value.to_integral_value() and exponent > -9:
         value *= 1000
         exponent -= 3
-    mantissa = int(value.to_integral_value())
+    # The apiserver keeps nano precision and rounds anything finer up (away from zero).
+    mantissa = int(value.to_integral_value(rounding=ROUND_UP))
     while mantissa and mantissa % 1000 == 0 and exponent < 18:
         mantissa //= 1000
         exponent += 3
