@@ -43,14 +43,14 @@ from controlplane.models.platform import (  # noqa: E402
 )
 from controlplane.models.tenants import Tenant  # noqa: E402
 from controlplane.resources import rendering  # noqa: E402
-from controlplane.service import Service  # noqa: E402
+from controlplane.service import rendering as service_rendering  # noqa: E402
 from controlplane.steps import kubernetes as kubernetes_steps  # noqa: E402
 
 TIERS = ("standard", "standard", "enterprise", "premium")
 
 
 class _Source:
-    """What `Service.render` reads from a loaded tenant file."""
+    """What `tenantctl render` reads from a loaded tenant file."""
 
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
@@ -87,8 +87,8 @@ def bench_render(count: int) -> dict[str, Any]:
     sources: Any = [_Source(t) for t in tenants]
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        write_s, first = _timed(lambda: Service.render(sources, platform, out))
-        rewrite_s, second = _timed(lambda: Service.render(sources, platform, out))
+        write_s, first = _timed(lambda: service_rendering.render(sources, platform, out))
+        rewrite_s, second = _timed(lambda: service_rendering.render(sources, platform, out))
     return {
         "render_tenants": count,
         "render_s": seconds,

@@ -56,10 +56,14 @@ class ControlPlaneError(Exception):
     http_status = 500
     retryable = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class ConfigError(ControlPlaneError):
@@ -81,7 +85,10 @@ class NotFoundError(ControlPlaneError):
 
 
 class ConflictError(ControlPlaneError):
-    """Someone else holds the lock or the name; wait or resolve the clash."""
+    """Someone else holds the lock or the name; wait or resolve the clash.
+
+    A held lock is transient (`retryable=True`): the holder finishes or its lease expires.
+    """
 
     exit_code = 4
     http_status = 409
@@ -92,12 +99,6 @@ class DriverError(ControlPlaneError):
 
     exit_code = 5
     http_status = 502
-
-    def __init__(
-        self, message: str, *, retryable: bool = False, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retryable = retryable
 
 
 class TerraformError(DriverError):

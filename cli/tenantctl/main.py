@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from controlplane import service
-from controlplane.engine.running import StepEvent
-from controlplane.errors import ControlPlaneError
+from controlplane.service import ControlPlaneError, StepEvent
 from tenantctl.output import Format, emit
 
 __all__ = ["app"]
@@ -54,7 +60,19 @@ OutDir = Annotated[
     typer.Option("--out", help="Render mode output folder (OUT/<tenant-id>/...)."),
 ]
 DIFF_FOUND = 7
+INTERRUPTED = 130
 _state = {"debug": False}
+T = TypeVar("T")
+
+
+class _Lowercase(logging.Formatter):
+    """`warning: message`, like the CLI's own errors (no `WARNING:controlplane...`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and _state["debug"]:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
 
 
 @app.callback()
@@ -62,19 +80,25 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Lowercase())
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
 
-def _fail(exc: ControlPlaneError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
+def _error(text: str) -> None:
+    """One error line; the text is shown as is (brackets in field paths survive)."""
+    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-def _run(func: Any) -> Any:
+def _run(func: Callable[[], T]) -> T:
+    """Call the service; map its errors to the exit-code table (1 only for a real bug)."""
     try:
         return func()
+    except (click.exceptions.Exit, click.exceptions.Abort):
+        raise
     except ControlPlaneError as exc:
-        raise _fail(exc) from exc
+        _error(exc.message)
+        raise typer.Exit(exc.exit_code) from exc
     except Exception:
         if _state["debug"]:
             raise
@@ -93,7 +117,7 @@ def validate(files: Files, platform: PlatformOpt = None) -> None:
 
     Example: tenantctl validate -f tenant-configs/
     """
-    _, sources = _run(lambda: service.load(files, platform))
+    _, sources = _run(lambda: service.inputs.load(files, platform))
     out.print(f"[green]ok[/green]: {len(sources)} tenant file(s) valid")
 
 
@@ -103,11 +127,11 @@ def schema() -> None:
 
     Example: tenantctl schema > tenant.schema.json
     """
-    out.file.write(json.dumps(service.tenant_schema(), indent=2) + "\n")
+    out.file.write(json.dumps(service.inputs.tenant_schema(), indent=2) + "\n")
 
 
-def _open(**options: Any) -> service.Service:
-    return _run(lambda: service.Service.open(**options))  # type: ignore[no-any-return]
+def _open(**options: Any) -> service.Session:
+    return _run(lambda: service.open_session(**options))
 
 
 @app.command()
@@ -116,8 +140,9 @@ def plan(files: Files, platform: PlatformOpt = None, output: Output = Format.TAB
 
     Example: tenantctl plan -f tenant-configs/ -o yaml
     """
-    config, sources = _run(lambda: service.load(files, platform))
-    plans = _run(lambda: _open().plan(sources, config))
+    config, sources = _run(lambda: service.inputs.load(files, platform))
+    session = _open()
+    plans = _run(lambda: service.planning.plan(session, sources, config))
     rows = [
         {
             "tenant": p.tenant_id,
@@ -160,32 +185,68 @@ def apply(
 
     Example: tenantctl apply -f tenant-configs/ --yes
     """
-    config, sources = _run(lambda: service.load(files, platform))
+    config, sources = _run(lambda: service.inputs.load(files, platform))
     if dry_run:
         plan(files, platform, output)
         return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
-    svc = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir)
-    outcomes = _run(lambda: svc.apply(sources, config, parallel=parallel, reconcile=reconcile))
+    session = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir)
+    with _interruptible(session):
+        outcomes = _run(
+            lambda: service.operations.apply(
+                session, sources, config, parallel=parallel, reconcile=reconcile
+            )
+        )
     rows = [
-        {
-            "tenant": o.tenant_id,
-            "result": o.action,
-            "operation": o.operation_id,
-            "message": o.message,
-        }
-        for o in outcomes
+        {"tenant": o.tenant_id, "result": o.action, "operation": o.operation_id} for o in outcomes
     ]
-    emit(out, rows, output, columns=["tenant", "result", "operation", "message"], title="apply")
+    emit(out, rows, output, columns=["tenant", "result", "operation"], title="apply")
+    _summarise(outcomes)
+
+
+def _summarise(outcomes: list[service.operations.ApplyOutcome]) -> None:
+    """Each failure once, the counts, and the exit code (130 when interrupted)."""
     failed = [o for o in outcomes if o.exit_code]
     for outcome in failed:
-        err.print(f"[red]error:[/red] {outcome.message}", highlight=False, soft_wrap=True)
+        _error(f"tenant '{outcome.tenant_id}': {outcome.message}")
     counts = Counter(o.action for o in outcomes)
     err.print(", ".join(f"{n} {action}" for action, n in sorted(counts.items())), highlight=False)
+    stopped = [o.tenant_id for o in outcomes if o.action == "interrupted"]
+    if stopped:
+        err.print(
+            f"[yellow]interrupted[/yellow]: {len(outcomes) - len(stopped) - len(failed)} "
+            f"tenant(s) finished; {', '.join(stopped)} resume at their first unfinished "
+            "step on the next `tenantctl apply`",
+            highlight=False,
+        )
     if failed:
         err.print(f"[red]{len(failed)} of {len(outcomes)} tenant(s) failed[/red]")
         raise typer.Exit(max(o.exit_code for o in failed))
+    if stopped:
+        raise typer.Exit(INTERRUPTED)
+
+
+@contextmanager
+def _interruptible(session: service.Session) -> Iterator[None]:
+    """First Ctrl-C: finish the running steps, start no more, and say what resumes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        if session.cancel.is_set():
+            raise KeyboardInterrupt
+        session.cancel.set()
+        err.print(
+            "[yellow]interrupting[/yellow]: finishing the running steps (Ctrl-C again to abort)"
+        )
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _progress(event: StepEvent) -> None:
@@ -194,7 +255,8 @@ def _progress(event: StepEvent) -> None:
             event.status, "[yellow]↻[/yellow]"
         )
         detail = f" — {event.message}" if event.message else ""
-        err.print(f"{mark} {event.tenant_id}: {event.step} {event.status}{detail}", highlight=False)
+        text = escape(f"{event.tenant_id}: {event.step} {event.status}{detail}")
+        err.print(f"{mark} {text}", highlight=False)
 
 
 @app.command()
@@ -208,11 +270,14 @@ def get(
 
     Example: tenantctl get -o json
     """
-    svc = _open()
-    rows = [_run(lambda: svc.get(tenant))] if tenant else _run(svc.list_tenants)
+    session = _open()
     columns = ["id", "name", "tier", "region", "status", "generation", "updated_at"]
-    data = [{c: r[c] for c in columns} for r in rows]
-    emit(out, data, output, columns=columns, title="tenants")
+    if tenant:
+        row = _run(lambda: service.queries.get(session, tenant))
+        emit(out, {c: row[c] for c in columns}, output, columns=columns, title="tenant")
+        return
+    rows = _run(lambda: service.queries.list_tenants(session))
+    emit(out, [{c: r[c] for c in columns} for r in rows], output, columns=columns, title="tenants")
 
 
 @app.command()
@@ -221,27 +286,53 @@ def describe(tenant: str, output: Output = Format.YAML) -> None:
 
     Example: tenantctl describe tenant-100
     """
-    detail = _run(lambda: _open().describe(tenant))
+    session = _open()
+    detail = _run(lambda: service.queries.describe(session, tenant))
     if output is Format.TABLE:
         emit(
             out,
             detail["steps"],
             output,
-            columns=["name", "status", "attempts", "skipped", "last_error"],
+            columns=["name", "status", "attempts", "skipped", "next_attempt_at", "last_error"],
         )
         return
     emit(out, detail, output)
 
 
+VerifyOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Render folder to check (default: the one the tenant was applied with)."
+    ),
+]
+VerifyPlatform = Annotated[
+    Path | None,
+    typer.Option(
+        "--platform",
+        help="platform.yaml to verify against (default: the config its last operation recorded).",
+    ),
+]
+
+
 @app.command()
-def verify(tenant: str, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+def verify(
+    tenant: str,
+    platform: VerifyPlatform = None,
+    out_dir: VerifyOut = None,
+    output: Output = Format.TABLE,
+) -> None:
     """Check a tenant's real resources against its recorded spec (e.g. database isolation).
 
-    Exit 0 when every step verifies, 6 with the problems listed otherwise.
+    Uses the platform config and render folder recorded with the tenant's last operation,
+    so it works from any directory and any host. Exit 0 when every step verifies, 6 with
+    the problems listed otherwise.
 
     Example: tenantctl verify bluebird
     """
-    problems = _run(lambda: _open().verify(tenant, platform))
+    session = _open()
+    problems = _run(
+        lambda: service.planning.verify(session, tenant, platform_file=platform, out_dir=out_dir)
+    )
     rows = [{"tenant": tenant, "problem": p} for p in problems]
     if output is not Format.TABLE:
         emit(out, {"tenant": tenant, "healthy": not problems, "problems": problems}, output)
@@ -263,8 +354,8 @@ def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("o
 
     Example: tenantctl render -f tenant-configs/ --out out/
     """
-    config, sources = _run(lambda: service.load(files, platform))
-    written = _run(lambda: service.Service.render(sources, config, out_dir))
+    config, sources = _run(lambda: service.inputs.load(files, platform))
+    written = _run(lambda: service.rendering.render(sources, config, out_dir))
     out.print(
         f"[green]ok[/green]: {len(sources)} tenant(s) rendered under {out_dir}/, "
         f"{len(written)} file(s) changed",
@@ -273,7 +364,12 @@ def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("o
 
 
 @app.command()
-def diff(files: Files, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+def diff(
+    files: Files,
+    platform: PlatformOpt = None,
+    output: Output = Format.TABLE,
+    out_dir: OutDir = Path("out"),
+) -> None:
     """Show field-level differences between desired and live Kubernetes objects.
 
     Reads only (one list per kind for all tenants). Exit 0 when everything matches,
@@ -281,8 +377,9 @@ def diff(files: Files, platform: PlatformOpt = None, output: Output = Format.TAB
 
     Example: tenantctl diff -f tenant-configs/
     """
-    config, sources = _run(lambda: service.load(files, platform))
-    rows = _run(lambda: _open().diff(sources, config))
+    config, sources = _run(lambda: service.inputs.load(files, platform))
+    session = _open(out_dir=out_dir)
+    rows = _run(lambda: service.planning.diff(session, sources, config))
     columns = ["tenant", "step", "object", "field", "want", "have"]
     emit(out, rows, output, columns=columns, title="diff")
     if rows:
@@ -299,7 +396,8 @@ def audit(
 
     Example: tenantctl audit --tenant tenant-100 --limit 20
     """
-    rows = _run(lambda: _open().audit(tenant, limit))
+    session = _open()
+    rows = _run(lambda: service.queries.audit(session, tenant, limit))
     emit(
         out,
         rows,

@@ -1,14 +1,15 @@
-"""Run an operation's steps in order: skip finished work, record each outcome, retry.
+"""Run an operation's steps in order: skip finished work, record each outcome, never sleep.
 
-A step's record is written before the next step starts, so a crash at any point
-resumes at the first unfinished step. Retry decisions are made here alone, from the
-error type; steps never sleep.
+A step's record (and its audit entry, in the same transaction) is written before the
+next step starts, so a crash at any point resumes at the first unfinished step. Retry
+decisions are made here alone, from the error type; a transient failure records when to
+try next and returns (like controller-runtime's `Result{RequeueAfter}`): whoever runs
+the operation comes back then, without holding the lease in between.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,16 +18,16 @@ from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.steps import Step, StepContext, StepResult
 from controlplane.engine.stores import LockManager, OperationStore
 from controlplane.errors import ControlPlaneError, StepFailedError
-from controlplane.models.operations import Lease, StepRecord, StepStatus
+from controlplane.models.operations import AuditEntry, Lease, StepRecord, StepStatus
 
-__all__ = ["Runner", "StepEvent"]
+__all__ = ["RunResult", "Runner", "StepEvent", "utc_now"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class StepEvent:
-    """Progress notice for shells (status is a StepStatus value or `skipped`)."""
+    """Progress notice for shells (status is a StepStatus value, `skipped` or `progress`)."""
 
     tenant_id: str
     step: str
@@ -34,7 +35,22 @@ class StepEvent:
     message: str = ""
 
 
-def _now() -> datetime:
+@dataclass(frozen=True)
+class RunResult:
+    """How far a run got: every step done, a step waiting until `retry_at`, or interrupted."""
+
+    lease: Lease
+    retry_at: datetime | None = None
+    interrupted: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """True when every step is done."""
+        return self.retry_at is None and not self.interrupted
+
+
+def utc_now() -> datetime:
+    """The real clock (tests inject `controlplane.testing.FakeClock`)."""
     return datetime.now(UTC)
 
 
@@ -45,42 +61,52 @@ class Runner:
     store: OperationStore
     locks: LockManager
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
     on_event: Callable[[StepEvent], None] = lambda _event: None
+    # Checked between steps: a shell's Ctrl-C stops the run at the next step boundary.
+    cancelled: Callable[[], bool] = lambda: False
 
-    def run(self, ctx: StepContext, steps: Sequence[Step], lease: Lease) -> Lease:
-        """Run `steps` for `ctx.operation_id`; returns the (renewed) lease.
+    def run(self, ctx: StepContext, steps: Sequence[Step], lease: Lease) -> RunResult:
+        """Run `steps` for `ctx.operation_id` as far as they go now.
 
         Raises:
-            StepFailedError: a step failed permanently or spent its retries.
+            StepFailedError: a step failed permanently or spent its attempts.
             ConflictError: the lease was lost to another holder.
         """
         records = self.store.load_steps(ctx.operation_id)
         outputs: dict[str, dict[str, str]] = {}
         for position, step in enumerate(steps):
+            if self.cancelled():
+                return RunResult(lease, interrupted=True)
             lease = self.locks.renew(lease)
             here = ctx.with_outputs(dict(outputs))
             record = records.get(step.name) or StepRecord(ctx.operation_id, step.name, position)
             record = self._converge(step, here, record, lease)
+            if record.status is StepStatus.WAITING_RETRY:
+                return RunResult(lease, retry_at=record.next_attempt_at)
             outputs[step.name] = dict(record.outputs)
-        return lease
+        return RunResult(lease)
 
     def _converge(
         self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease
     ) -> StepRecord:
         tenant = ctx.tenant.id
         wanted = step.fingerprint(ctx)
-        if record.status is StepStatus.DONE and record.fingerprint == wanted:
-            self.on_event(StepEvent(tenant, step.name, "skipped", "already done"))
-            return record
+        if record.fingerprint == wanted:
+            if record.status is StepStatus.DONE:
+                self.on_event(StepEvent(tenant, step.name, "skipped", "already done"))
+                return record
+            due = record.next_attempt_at
+            if record.status is StepStatus.WAITING_RETRY and due and due > self.clock():
+                return record
         previous = self.store.last_done(tenant, step.name)
-        if previous is not None and previous.fingerprint == wanted and not step.verify(ctx):
+        if previous is not None and previous.fingerprint == wanted and self._healthy(step, ctx):
             done = record.evolve(
                 status=StepStatus.DONE,
                 fingerprint=wanted,
                 skipped=True,
                 outputs=dict(previous.outputs),
+                next_attempt_at=None,
                 finished_at=self.clock(),
             )
             self.store.save_step(done, lease)
@@ -88,44 +114,52 @@ class Runner:
             return done
         return self._attempt(step, ctx, record.evolve(fingerprint=wanted), lease)
 
+    @staticmethod
+    def _healthy(step: Step, ctx: StepContext) -> bool:
+        """Whether the real thing matches; a failing read means "apply it" (which records)."""
+        try:
+            return not step.verify(ctx)
+        except ControlPlaneError:
+            return False
+
     def _attempt(
         self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease
     ) -> StepRecord:
-        while True:
-            record = record.evolve(
-                status=StepStatus.RUNNING, attempts=record.attempts + 1, started_at=self.clock()
-            )
-            self.store.save_step(record, lease)
-            self.on_event(StepEvent(ctx.tenant.id, step.name, StepStatus.RUNNING.value))
-            try:
-                result = self._apply_and_verify(step, ctx)
-            except ControlPlaneError as exc:
-                record = self._after_failure(step, ctx, record, lease, exc)
-                lease = self.locks.renew(lease)
-                continue
-            done = record.evolve(
-                status=StepStatus.DONE,
-                last_error="",
-                next_attempt_at=None,
-                finished_at=self.clock(),
-                outputs=dict(result.outputs),
-            )
-            self.store.save_step(done, lease)
-            self.store.audit(
-                "step.applied", ctx.tenant.id, {"step": step.name, "attempts": done.attempts}
-            )
-            self.on_event(StepEvent(ctx.tenant.id, step.name, StepStatus.DONE.value))
-            return done
+        record = record.evolve(
+            status=StepStatus.RUNNING,
+            attempts=record.attempts + 1,
+            started_at=self.clock(),
+            next_attempt_at=None,
+        )
+        self.store.save_step(record, lease)
+        self.on_event(StepEvent(ctx.tenant.id, step.name, StepStatus.RUNNING.value))
+        try:
+            result = self._apply_and_verify(step, ctx)
+        except ControlPlaneError as exc:
+            return self._after_failure(step, ctx, record, lease, exc)
+        except Exception as exc:  # a bug in a step or driver: record it, never leave `running`
+            log.debug("step %s of %s raised", step.name, ctx.tenant.id, exc_info=True)
+            bug = ControlPlaneError(f"unexpected {type(exc).__name__}: {exc} (a bug in tenantctl)")
+            return self._after_failure(step, ctx, record, lease, bug)
+        done = record.evolve(
+            status=StepStatus.DONE,
+            last_error="",
+            finished_at=self.clock(),
+            outputs=dict(result.outputs),
+        )
+        detail = {"step": step.name, "operation": ctx.operation_id, "attempts": done.attempts}
+        self.store.save_step(done, lease, AuditEntry("step.applied", ctx.tenant.id, detail))
+        self.on_event(StepEvent(ctx.tenant.id, step.name, StepStatus.DONE.value))
+        return done
 
     @staticmethod
     def _apply_and_verify(step: Step, ctx: StepContext) -> StepResult:
         result = step.apply(ctx)
-        problems = step.verify(ctx)
+        problems = step.verify(ctx.with_outputs({**ctx.outputs, step.name: result.outputs}))
         if problems:
             # Read-after-write can lag (DNS, API caches): treat as transient.
-            err = StepFailedError(f"verify after apply: {'; '.join(problems)}")
-            err.retryable = True
-            raise err
+            msg = f"verify after apply: {'; '.join(problems)}"
+            raise StepFailedError(msg, retryable=True)
         return result
 
     def _after_failure(
@@ -141,11 +175,14 @@ class Runner:
                 next_attempt_at=self.clock() + timedelta(seconds=delay),
             )
             self.store.save_step(waiting, lease)
-            log.warning(
-                "step %s of %s will retry in %.1fs: %s", step.name, tenant, delay, exc.message
+            self.on_event(
+                StepEvent(
+                    tenant,
+                    step.name,
+                    StepStatus.WAITING_RETRY.value,
+                    f"{exc.message} (attempt {record.attempts}, next in {delay:.1f}s)",
+                )
             )
-            self.on_event(StepEvent(tenant, step.name, StepStatus.WAITING_RETRY.value, exc.message))
-            self.sleep(delay)
             return waiting
         failed = record.evolve(
             status=StepStatus.FAILED, last_error=exc.message, finished_at=self.clock()
@@ -153,5 +190,5 @@ class Runner:
         self.store.save_step(failed, lease)
         self.on_event(StepEvent(tenant, step.name, StepStatus.FAILED.value, exc.message))
         spent = f" after {record.attempts} attempts" if exc.retryable else ""
-        msg = f"tenant '{tenant}': step {step.name} failed{spent}: {exc.message}"
+        msg = f"step {step.name} failed{spent}: {exc.message}"
         raise StepFailedError(msg) from exc

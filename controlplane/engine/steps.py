@@ -39,6 +39,10 @@ class StepContext:
         """Copy of this context that sees the given earlier-step outputs."""
         return replace(self, outputs=outputs)
 
+    def for_operation(self, operation_id: str) -> StepContext:
+        """Copy of this context inside the given operation."""
+        return replace(self, operation_id=operation_id)
+
 
 @dataclass(frozen=True)
 class Change:

@@ -1,17 +1,33 @@
-"""The storage the engine needs, as Protocols; `state.store.Store` implements them."""
+"""The storage the engine needs, as Protocols; `state.store.Store` implements them.
+
+`controlplane.testing.MemoryStore` implements them too, for engine tests without Postgres.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from controlplane.models.operations import Lease, StepName, StepRecord
+from controlplane.models.operations import AuditEntry, Lease, OperationRecord, StepName, StepRecord
 
 __all__ = ["LockManager", "OperationStore", "TenantRegistry"]
 
 
 class OperationStore(Protocol):
-    """Durable step records; every write is fenced by the caller's lease."""
+    """Durable operations and step records; every write is fenced by the caller's lease.
+
+    "Fenced" means: the write and the check that `lease` still holds the tenant's lock
+    happen in one transaction, so a holder that lost its lease writes nothing at all.
+    """
+
+    def begin_operation(
+        self, kind: str, fingerprint: str, *, context: Mapping[str, object], lease: Lease
+    ) -> OperationRecord:
+        """Resume the tenant's unfinished operation of this kind and spec, or start one.
+
+        Writes `operation.started` (new) or `operation.resumed` to the audit log.
+        """
+        ...
 
     def load_steps(self, operation_id: str) -> dict[str, StepRecord]:
         """Return the step records of an operation by step name."""
@@ -21,21 +37,21 @@ class OperationStore(Protocol):
         """Return the newest finished record of `step` for a tenant, across operations."""
         ...
 
-    def save_step(self, record: StepRecord, lease: Lease) -> None:
-        """Persist `record`; raise ConflictError if `lease` is no longer current."""
+    def save_step(self, record: StepRecord, lease: Lease, audit: AuditEntry | None = None) -> None:
+        """Persist `record` (and `audit`, in the same transaction); ConflictError if fenced."""
         ...
 
-    def finish_operation(self, operation_id: str, status: str, message: str, lease: Lease) -> None:
-        """Mark the operation finished (`succeeded` or `failed`)."""
-        ...
-
-    def audit(self, action: str, tenant_id: str, detail: Mapping[str, object]) -> None:
-        """Append an entry to the audit log."""
+    def finish_operation(
+        self, operation_id: str, status: str, message: str, lease: Lease, audit: AuditEntry
+    ) -> None:
+        """Set the operation's status and append `audit`, in one fenced transaction."""
         ...
 
 
 class LockManager(Protocol):
     """Per-tenant leases with fencing tokens."""
+
+    lease_seconds: float
 
     def acquire(self, tenant_id: str, holder: str, *, wait: float) -> Lease:
         """Take the tenant's lock, waiting up to `wait` seconds; ConflictError if held."""

@@ -1,3 +1,6 @@
-"""Flows: ordered lists of steps (onboard, upgrade, suspend, offboard, reconcile)."""
+"""Flows: ordered lists of steps (onboard, reconcile; upgrade, suspend, offboard next)."""
 
-__all__: list[str] = []
+from controlplane.flows.dependencies import Dependencies
+from controlplane.flows.registry import FLOWS, steps_for
+
+__all__ = ["FLOWS", "Dependencies", "steps_for"]

@@ -1,37 +1,21 @@
 """Onboarding: the ordered steps that take a tenant file to a running tenant.
 
 Each backend's steps run when its driver is given; the optional `import` step
-(`data_import`) is not built yet.
+(`data_import`) is not built yet. Drift repair (`reconcile`) runs the same steps: each
+one skips itself when its last result still verifies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from controlplane.engine.steps import Step
-from controlplane.engine.stores import TenantRegistry
+from controlplane.flows.dependencies import Dependencies
 from controlplane.steps import database, dns, records
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["KIND", "Dependencies", "steps"]
+__all__ = ["KIND", "RECONCILE", "steps"]
 
 KIND = "onboard"
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    """What the onboarding steps talk to (drivers satisfy the engine's Protocols)."""
-
-    registry: TenantRegistry
-    # The database step runs when both are given (Terraform workspaces + isolation checks).
-    provisioner: database.Provisioner | None = None
-    isolation: database.IsolationChecker | None = None
-    # Kubernetes (server-side apply, or files in render mode): compute, config and network
-    # run when given; `passwords` lets live mode write the tenant's database Secret.
-    kubernetes: kubernetes_steps.KubernetesBackend | None = None
-    passwords: kubernetes_steps.PasswordSource | None = None
-    # Cloudflare (live) or the dns.yaml writer (render); the dns step runs when given.
-    dns_provider: dns.DnsProvider | None = None
+RECONCILE = "reconcile"
 
 
 def steps(deps: Dependencies) -> list[Step]:

@@ -11,7 +11,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NewType
 
-__all__ = ["Lease", "OperationRecord", "StepName", "StepRecord", "StepStatus"]
+__all__ = [
+    "UNFINISHED",
+    "AuditEntry",
+    "Lease",
+    "OperationRecord",
+    "OperationStatus",
+    "StepName",
+    "StepRecord",
+    "StepStatus",
+]
 
 StepName = NewType("StepName", str)
 
@@ -24,6 +33,40 @@ class StepStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     WAITING_RETRY = "waiting_retry"
+
+
+class OperationStatus(StrEnum):
+    """Lifecycle of an operation: running → succeeded | failed | waiting | interrupted.
+
+    `waiting` (a step waits for its next attempt) and `interrupted` (SIGINT) hold no
+    lease: the next run of the same operation resumes them. `superseded`: a newer spec
+    replaced the operation before it finished.
+    """
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    INTERRUPTED = "interrupted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+# Operations a new run of the same kind and spec resumes instead of starting afresh.
+UNFINISHED = (
+    OperationStatus.RUNNING,
+    OperationStatus.WAITING,
+    OperationStatus.INTERRUPTED,
+    OperationStatus.FAILED,
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One append-only audit record; written in the same transaction as what it reports."""
+
+    action: str
+    tenant_id: str | None
+    detail: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,6 +90,8 @@ class OperationRecord:
     spec_fingerprint: str
     created_at: datetime
     message: str = ""
+    # What any host needs to resume it: the platform config, the render folder, the file.
+    context: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

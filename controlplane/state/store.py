@@ -13,17 +13,28 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from controlplane.errors import ConflictError, NotFoundError
-from controlplane.models.operations import Lease, OperationRecord, StepName, StepRecord, StepStatus
+from controlplane.errors import ConflictError, NotFoundError, PostgresError
+from controlplane.models.operations import (
+    UNFINISHED,
+    AuditEntry,
+    Lease,
+    OperationRecord,
+    OperationStatus,
+    StepName,
+    StepRecord,
+    StepStatus,
+)
 from controlplane.state.tables import (
     audit_log,
     operation_steps,
@@ -33,12 +44,20 @@ from controlplane.state.tables import (
     tenants,
 )
 
-__all__ = ["Store", "TenantRow", "default_actor", "new_holder"]
+__all__ = ["Store", "TenantRow", "TenantState", "default_actor", "new_holder"]
 
 log = logging.getLogger(__name__)
 
 TenantRow = dict[str, Any]
-_UNFINISHED = ("pending", "running", "failed")
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """The few columns that decide whether `apply` has anything to do for a tenant."""
+
+    status: str
+    applied_fingerprint: str
+    unfinished_operation: bool
 
 
 def new_holder(actor: str) -> str:
@@ -79,8 +98,18 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """One transaction; a lost or refused connection is an outage (exit 5), not a bug."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            shown = self.engine.url.render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+            msg = (
+                f"the state store at {shown} is unreachable: {reason} — "
+                "check that it runs (TENANTCTL_DATABASE_URL), then re-run: work resumes"
+            )
+            raise PostgresError(msg, retryable=True) from exc
 
     # -- tenants ---------------------------------------------------------------
 
@@ -218,18 +247,24 @@ class Store:
 
     # -- operations --------------------------------------------------------------
 
-    def begin_operation(self, tenant_id: str, kind: str, fingerprint: str) -> OperationRecord:
+    def begin_operation(
+        self, kind: str, fingerprint: str, *, context: Mapping[str, object], lease: Lease
+    ) -> OperationRecord:
         """Resume the tenant's unfinished operation of this kind and spec, or start one.
 
         An unfinished operation for an older spec is superseded: its finished steps stay
-        on record, and the fingerprint check lets the new operation skip them.
+        on record, and the fingerprint check lets the new operation skip them. Fenced,
+        and audited in the same transaction.
         """
+        tenant_id = lease.tenant_id
         with self._tx() as conn:
+            self._check_fence(conn, lease)
             rows = (
                 conn.execute(
                     sa.select(operations)
                     .where(
-                        operations.c.tenant_id == tenant_id, operations.c.status.in_(_UNFINISHED)
+                        operations.c.tenant_id == tenant_id,
+                        operations.c.status.in_([s.value for s in UNFINISHED]),
                     )
                     .order_by(operations.c.created_at.desc())
                 )
@@ -238,18 +273,21 @@ class Store:
             )
             for row in rows:
                 if row["kind"] == kind and row["spec_fingerprint"] == fingerprint:
+                    resumed = {"status": "running", "context": dict(context)}
                     conn.execute(
-                        operations.update()
-                        .where(operations.c.id == row["id"])
-                        .values(status="running")
+                        operations.update().where(operations.c.id == row["id"]).values(**resumed)
                     )
-                    return _operation({**row, "status": "running"})
+                    detail = {"operation": row["id"], "kind": kind, "was": row["status"]}
+                    _insert_audit(
+                        conn, self.actor, AuditEntry("operation.resumed", tenant_id, detail)
+                    )
+                    return _operation({**row, **resumed})
                 conn.execute(
                     operations.update()
                     .where(operations.c.id == row["id"])
                     .values(status="superseded", finished_at=_now())
                 )
-            values = {
+            values: dict[str, Any] = {
                 "id": str(uuid.uuid4()),
                 "tenant_id": tenant_id,
                 "kind": kind,
@@ -257,19 +295,80 @@ class Store:
                 "spec_fingerprint": fingerprint,
                 "message": "",
                 "created_at": _now(),
+                "context": dict(context),
             }
             conn.execute(operations.insert().values(**values))
+            detail = {"operation": values["id"], "kind": kind}
+            _insert_audit(conn, self.actor, AuditEntry("operation.started", tenant_id, detail))
         return _operation(values)
 
-    def finish_operation(self, operation_id: str, status: str, message: str, lease: Lease) -> None:
-        """Mark an operation finished, if the caller still holds the lease."""
+    def finish_operation(
+        self, operation_id: str, status: str, message: str, lease: Lease, audit: AuditEntry
+    ) -> None:
+        """Set an operation's status and append `audit`, if the caller still holds the lease."""
+        terminal = status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
         with self._tx() as conn:
             self._check_fence(conn, lease)
             conn.execute(
                 operations.update()
                 .where(operations.c.id == operation_id)
-                .values(status=status, message=message, finished_at=_now())
+                .values(status=status, message=message, finished_at=_now() if terminal else None)
             )
+            _insert_audit(conn, self.actor, audit)
+
+    def tenant_states(self, ids: Sequence[str] | None = None) -> dict[str, TenantState]:
+        """Status, applied fingerprint and unfinished-operation flag of tenants, in one query.
+
+        Every tenant unless `ids`: the bulk read that lets `apply` skip converged tenants
+        without a query each.
+        """
+        unfinished = (
+            sa.select(operations.c.id)
+            .where(
+                operations.c.tenant_id == tenants.c.id,
+                operations.c.status.in_([s.value for s in UNFINISHED]),
+            )
+            .exists()
+        )
+        query = sa.select(tenants.c.id, tenants.c.status, tenants.c.applied_fingerprint, unfinished)
+        if ids is not None:
+            query = query.where(tenants.c.id.in_(list(ids)))
+        with self._tx() as conn:
+            return {
+                row[0]: TenantState(row[1], row[2], bool(row[3]))
+                for row in conn.execute(query).all()
+            }
+
+    def latest_done(self, ids: Sequence[str] | None = None) -> dict[str, dict[str, StepRecord]]:
+        """Newest finished record of every step of every tenant (or of `ids`), in one query."""
+        query = (
+            sa.select(operation_steps)
+            .where(operation_steps.c.status == StepStatus.DONE.value)
+            .ext(distinct_on(operation_steps.c.tenant_id, operation_steps.c.name))
+            .order_by(
+                operation_steps.c.tenant_id,
+                operation_steps.c.name,
+                operation_steps.c.finished_at.desc(),
+            )
+        )
+        if ids is not None:
+            query = query.where(operation_steps.c.tenant_id.in_(list(ids)))
+        found: dict[str, dict[str, StepRecord]] = {}
+        with self._tx() as conn:
+            for row in conn.execute(query).mappings():
+                found.setdefault(row["tenant_id"], {})[row["name"]] = _step(dict(row))
+        return found
+
+    def operation_context(self, tenant_id: str) -> dict[str, Any]:
+        """What the tenant's newest operation recorded (platform config, render folder)."""
+        with self._tx() as conn:
+            found = conn.execute(
+                sa.select(operations.c.context)
+                .where(operations.c.tenant_id == tenant_id)
+                .order_by(operations.c.created_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return dict(found or {})
 
     def operations_of(self, tenant_id: str, limit: int = 10) -> list[TenantRow]:
         """The tenant's newest operations, newest first."""
@@ -317,8 +416,8 @@ class Store:
             )
         return None if row is None else _step(dict(row))
 
-    def save_step(self, record: StepRecord, lease: Lease) -> None:
-        """Upsert a step record, fenced by `lease`."""
+    def save_step(self, record: StepRecord, lease: Lease, audit: AuditEntry | None = None) -> None:
+        """Upsert a step record (and `audit`, in the same transaction), fenced by `lease`."""
         values = {
             "operation_id": record.operation_id,
             "name": record.name,
@@ -342,6 +441,8 @@ class Store:
         with self._tx() as conn:
             self._check_fence(conn, lease)
             conn.execute(stmt)
+            if audit is not None:
+                _insert_audit(conn, self.actor, audit)
 
     # -- locks -------------------------------------------------------------------
 
@@ -359,7 +460,7 @@ class Store:
             if self._expire_if_holder_died(tenant_id):
                 continue
             if time.monotonic() >= deadline:
-                raise ConflictError(self._held_message(tenant_id))
+                raise ConflictError(self._held_message(tenant_id), retryable=True)
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def _try_acquire(self, tenant_id: str, holder: str) -> Lease | None:
@@ -454,17 +555,9 @@ class Store:
     # -- audit -------------------------------------------------------------------
 
     def audit(self, action: str, tenant_id: str | None, detail: Mapping[str, object]) -> None:
-        """Append an audit entry (the table refuses updates and deletes)."""
+        """Append an audit entry outside any operation (the table refuses updates and deletes)."""
         with self._tx() as conn:
-            conn.execute(
-                audit_log.insert().values(
-                    at=_now(),
-                    actor=self.actor,
-                    tenant_id=tenant_id,
-                    action=action,
-                    detail=dict(detail),
-                )
-            )
+            _insert_audit(conn, self.actor, AuditEntry(action, tenant_id, detail))
 
     def audit_entries(self, tenant_id: str | None = None, limit: int = 100) -> list[TenantRow]:
         """Newest audit entries first, optionally for one tenant."""
@@ -473,6 +566,18 @@ class Store:
             query = query.where(audit_log.c.tenant_id == tenant_id)
         with self._tx() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+def _insert_audit(conn: sa.Connection, actor: str, entry: AuditEntry) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            at=_now(),
+            actor=actor,
+            tenant_id=entry.tenant_id,
+            action=entry.action,
+            detail=dict(entry.detail),
+        )
+    )
 
 
 def _operation(row: Mapping[str, Any]) -> OperationRecord:
@@ -484,6 +589,7 @@ def _operation(row: Mapping[str, Any]) -> OperationRecord:
         spec_fingerprint=row["spec_fingerprint"],
         created_at=row["created_at"],
         message=row["message"],
+        context=dict(row.get("context") or {}),
     )
 
 

@@ -9,10 +9,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -67,6 +69,7 @@ operations = Table(
     Column("message", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("context", JSONB, nullable=False, server_default="{}"),
 )
 
 operation_steps = Table(
@@ -85,6 +88,14 @@ operation_steps = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("outputs", JSONB, nullable=False, server_default="{}"),
+    # The bulk read of `plan`/`apply --reconcile`: newest done record per tenant and step.
+    Index(
+        "ix_operation_steps_done",
+        "tenant_id",
+        "name",
+        "finished_at",
+        postgresql_where=text("status = 'done'"),
+    ),
 )
 
 tenant_locks = Table(

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from controlplane import flows, service, testing
 from controlplane.drivers.cloudflare import TOKEN_ENV, CloudflareDns
 from controlplane.engine.retrying import RetryPolicy
-from controlplane.engine.running import Runner
 from controlplane.engine.steps import StepContext
 from controlplane.errors import CloudflareError, ConflictError, StepFailedError
 from controlplane.flows import onboarding
@@ -27,7 +27,6 @@ from controlplane.models.operations import StepStatus
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.resources import dns as dns_resources
-from controlplane.service import Service
 from controlplane.state import budgets, database
 from controlplane.state.store import Store
 from tests.fakes.cloudflare_api import CloudflareEmulator, Fault
@@ -187,15 +186,20 @@ def test_custom_hostname_created_by_a_lost_reply_is_adopted(
     cloudflare_emulator.inject(
         Fault(status=502, method="POST", path_contains="custom_hostnames", after_write=True)
     )
-    with pytest.raises(CloudflareError) as caught:
-        cloudflare_dns.apply(want)
-    assert caught.value.retryable
-    cloudflare_dns.apply(want)  # what the engine's retry does
-    assert len(cloudflare_emulator.hostnames(cloudflare_zone)) == 1
+    (status,) = cloudflare_dns.apply(want).hostnames  # no error: the driver's retry adopts
+    (item,) = cloudflare_emulator.hostnames(cloudflare_zone)
+    assert (status.hostname, status.id) == ("shop.acme.com", item["id"])
+    posts = [
+        c.status for c in cloudflare_emulator.calls if c.method == "POST" and "custom" in c.path
+    ]
+    assert posts == [502, 409]  # the retry's 409/1406 "duplicate" is our own lost write
 
 
 def test_faults_429_and_500_end_without_duplicates(
-    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str, cloudflare_dns: CloudflareDns
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    cloudflare_dns: CloudflareDns,
+    cloudflare_sleeps: list[float],
 ) -> None:
     emulator = cloudflare_emulator
     emulator.inject(Fault(status=429, retry_after=0.05, method="GET"))
@@ -205,7 +209,8 @@ def test_faults_429_and_500_end_without_duplicates(
     cloudflare_dns.apply(want)
     assert len(_named(emulator, cloudflare_zone, f"acme.{ZONE}")) == 1
     assert [c.status for c in emulator.calls if c.method == "POST"] == [500, 429, 400]
-    assert max(c.retry_count for c in emulator.calls) >= 1  # the SDK did retry
+    assert max(c.retry_count for c in emulator.calls) >= 1  # the driver did retry
+    assert cloudflare_sleeps.count(0.05) == 2  # each 429's Retry-After, honoured
 
 
 def test_rate_limit_exhausted_is_a_retryable_error_with_retry_after(
@@ -226,9 +231,13 @@ def test_slow_reply_over_real_http_times_out_and_retries_without_duplicates(
 ) -> None:
     del cloudflare_token
     cloudflare_emulator.inject(Fault(status=200, delay=1.0, method="POST", after_write=True))
-    driver = CloudflareDns(cloudflare_zone, base_url=cloudflare_url, timeout=0.3)
+    waits: list[float] = []
+    driver = CloudflareDns(
+        cloudflare_zone, base_url=cloudflare_url, timeout=0.3, sleep=waits.append
+    )
     driver.apply(dns_resources.desired(_tenant("acme"), PLATFORM))
     assert len(_named(cloudflare_emulator, cloudflare_zone, f"acme.{ZONE}")) == 1
+    assert len(waits) == 1  # one retry after the timeout, then 81057 and adoption
 
 
 def test_pagination_reads_every_page(
@@ -354,6 +363,7 @@ def test_a_429_drains_the_shared_budget_for_everyone(
         budget=budget,
         base_url="http://cloudflare.test/client/v4",
         transport=httpx.WSGITransport(app=cloudflare_emulator),
+        sleep=lambda _seconds: None,  # so the wait below is the budget's alone
     )
     cloudflare_emulator.inject(Fault(status=429, retry_after=0.2, method="GET"))
     driver.apply(dns_resources.desired(_tenant("acme"), PLATFORM))
@@ -370,15 +380,13 @@ def store(engine: Any) -> Store:
 
 
 def _onboard(store: Store, driver: CloudflareDns, tenant: Tenant) -> str:
-    steps = onboarding.steps(onboarding.Dependencies(registry=store, dns_provider=driver))
-    operation = store.begin_operation(tenant.id, onboarding.KIND, uuid.uuid4().hex)
-    lease = store.acquire(tenant.id, "test", wait=0)
-    runner = Runner(store, store, RetryPolicy(max_attempts=4, base_delay=0.01), sleep=time.sleep)
-    try:
-        runner.run(StepContext(tenant, PLATFORM, operation.id), steps, lease)
-    finally:
-        store.release(lease)
-    return operation.id
+    steps = onboarding.steps(flows.Dependencies(registry=store, dns_provider=driver))
+    outcome = testing.run_operation(
+        store, StepContext(tenant, PLATFORM, ""), steps, policy=RetryPolicy(max_attempts=4)
+    )
+    if outcome.status != "succeeded":
+        raise StepFailedError(outcome.message)
+    return outcome.operation_id
 
 
 def test_onboarding_flow_creates_once_and_a_rerun_is_a_noop(
@@ -442,10 +450,10 @@ def test_describe_shows_live_custom_hostname_status_and_records_to_publish(
     )
     acme = _tenant("acme", "shop.acme.com")
     store.record_tenant(acme.model_dump(mode="json"), fingerprint="f", source_file="", hosts={})
-    service = Service(store)
-    service._dns_provider(live).apply(dns_resources.desired(acme, live))
+    session = service.Session(store)
+    session.dns_provider(live).apply(dns_resources.desired(acme, live))
 
-    dns = service.describe("acme", live)["dns"]
+    dns = service.queries.describe(session, "acme", live)["dns"]
     (host,) = dns["custom_hostnames"]
     assert (dns["source"], dns["hostname"]) == ("cloudflare", f"acme.{ZONE}")
     assert (host["hostname"], host["status"], host["ssl_status"]) == (
@@ -460,4 +468,5 @@ def test_describe_shows_live_custom_hostname_status_and_records_to_publish(
         "name": owner["name"],
         "value": owner["value"],
     } in host["publish"]
-    assert service.describe("acme")["dns"]["source"] == "recorded"  # no platform: render default
+    # No platform given and none recorded: the render default, so the recorded status.
+    assert service.queries.describe(session, "acme")["dns"]["source"] == "recorded"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from controlplane import flows, testing
 from controlplane.config import loading
 from controlplane.drivers import kubernetes as kubernetes_driver
 from controlplane.drivers import postgres
 from controlplane.engine.retrying import RetryPolicy
-from controlplane.engine.running import Runner
 from controlplane.engine.steps import StepContext
 from controlplane.flows import onboarding
 from controlplane.models.platform import PlatformConfig
@@ -68,21 +67,17 @@ class Onboarding:
         self.platform = platform
         self.backend = kubernetes_driver.KubernetesClusters(contexts, str(kubeconfig))
         passwords = postgres.DerivedPasswords(postgres.load_master_key(database.data_dir()))
-        deps = onboarding.Dependencies(registry=store, kubernetes=self.backend, passwords=passwords)
+        deps = flows.Dependencies(registry=store, kubernetes=self.backend, passwords=passwords)
         self.steps = onboarding.steps(deps)
 
     def run(self, source: loading.TenantSource) -> dict[str, Any]:
         """One operation for the tenant; returns its step records by name."""
-        tenant = source.tenant
-        lease = self.store.acquire(tenant.id, "test", wait=0)
-        operation = self.store.begin_operation(tenant.id, onboarding.KIND, uuid.uuid4().hex)
-        ctx = StepContext(tenant, self.platform, operation.id, source_file=source.file)
-        try:
-            Runner(self.store, self.store, RetryPolicy(max_attempts=2)).run(ctx, self.steps, lease)
-            self.store.finish_operation(operation.id, "succeeded", "", lease)
-        finally:
-            self.store.release(lease)
-        return dict(self.store.load_steps(operation.id))
+        ctx = StepContext(source.tenant, self.platform, "", source_file=source.file)
+        outcome = testing.run_operation(
+            self.store, ctx, self.steps, policy=RetryPolicy(max_attempts=2)
+        )
+        assert outcome.status == "succeeded", outcome.message
+        return dict(self.store.load_steps(outcome.operation_id))
 
 
 @pytest.mark.slow

@@ -1,0 +1,27 @@
+"""What the steps of every flow talk to: the drivers, behind the engine's Protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controlplane.engine.stores import TenantRegistry
+from controlplane.steps import database, dns
+from controlplane.steps import kubernetes as kubernetes_steps
+
+__all__ = ["Dependencies"]
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Each backend's steps run when its driver is given (drivers satisfy the Protocols)."""
+
+    registry: TenantRegistry
+    # The database step runs when both are given (Terraform workspaces + isolation checks).
+    provisioner: database.Provisioner | None = None
+    isolation: database.IsolationChecker | None = None
+    # Kubernetes (server-side apply, or files in render mode): compute, config and network
+    # run when given; `passwords` lets live mode write the tenant's database Secret.
+    kubernetes: kubernetes_steps.KubernetesBackend | None = None
+    passwords: kubernetes_steps.PasswordSource | None = None
+    # Cloudflare (live) or the dns.yaml writer (render); the dns step runs when given.
+    dns_provider: dns.DnsProvider | None = None

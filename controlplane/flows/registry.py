@@ -1,0 +1,27 @@
+"""The flow registry: operation kind -> ordered steps. The one runner runs any of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controlplane.engine.steps import Step
+from controlplane.errors import NotFoundError
+from controlplane.flows import onboarding
+from controlplane.flows.dependencies import Dependencies
+
+__all__ = ["FLOWS", "steps_for"]
+
+FLOWS: dict[str, Callable[[Dependencies], list[Step]]] = {
+    onboarding.KIND: onboarding.steps,
+    onboarding.RECONCILE: onboarding.steps,
+}
+
+
+def steps_for(kind: str, deps: Dependencies) -> list[Step]:
+    """The steps of flow `kind`, in order; NotFoundError for an unknown kind."""
+    try:
+        build = FLOWS[kind]
+    except KeyError:
+        msg = f"no flow '{kind}': known flows are {', '.join(sorted(FLOWS))}"
+        raise NotFoundError(msg) from None
+    return build(deps)

@@ -1,0 +1,28 @@
+"""The one service layer: CLI, API and workers call these modules, never drivers or state.
+
+- `inputs`: load and validate tenant files and platform.yaml
+- `sessions`: the state store and the drivers of one process (`open_session`)
+- `operations`: run any flow for a tenant under a lease; `apply` a set of files
+- `planning`: plan, diff, verify and drift (read-only, one snapshot per backend)
+- `queries`: tenants, one tenant in detail, the audit log
+- `rendering`: GitOps files
+"""
+
+from controlplane.engine.running import StepEvent
+from controlplane.errors import ControlPlaneError
+from controlplane.service import inputs, operations, planning, queries, rendering, sessions
+from controlplane.service.sessions import FAULT_ENV, Session, open_session
+
+__all__ = [
+    "FAULT_ENV",
+    "ControlPlaneError",
+    "Session",
+    "StepEvent",
+    "inputs",
+    "open_session",
+    "operations",
+    "planning",
+    "queries",
+    "rendering",
+    "sessions",
+]

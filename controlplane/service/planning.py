@@ -1,0 +1,180 @@
+"""Read-only comparisons: `plan`, `diff`, `verify` and the drift check of `apply --reconcile`.
+
+Desired state comes from the tenant files (or, for `verify`, from what the tenant's last
+operation recorded: spec, platform config and render folder, so any host can verify it);
+live state is read in one snapshot per backend and compared per tenant in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.config import loading
+from controlplane.config.loading import TenantSource
+from controlplane.engine import diffing
+from controlplane.engine.steps import Change, StepContext
+from controlplane.errors import ConfigError
+from controlplane.flows import onboarding
+from controlplane.models.operations import StepRecord
+from controlplane.models.platform import PlatformConfig
+from controlplane.models.tenants import Tenant
+from controlplane.service.sessions import Session
+from controlplane.steps import kubernetes as kubernetes_steps
+from controlplane.steps.records import spec_fingerprint
+
+__all__ = [
+    "TenantPlan",
+    "check_immutable",
+    "diff",
+    "drifted",
+    "plan",
+    "recorded_platform",
+    "verify",
+]
+
+
+@dataclass(frozen=True)
+class TenantPlan:
+    """What `apply` would do for one tenant."""
+
+    tenant_id: str
+    file: str
+    action: str
+    fields: list[str]
+    steps: list[Change]
+
+
+def check_immutable(session: Session, sources: Iterable[TenantSource]) -> None:
+    """Refuse a file that now declares a different id than the one recorded from it."""
+    problems = []
+    for source in sources:
+        recorded = session.store.owner_of_source(str(Path(source.file).resolve()))
+        if recorded is not None and recorded != source.tenant.id:
+            problems.append(
+                (
+                    source.locate("tenant.id"),
+                    f"id is immutable: this file recorded tenant '{recorded}'; "
+                    "to create a new tenant use a new file",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def plan(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> list[TenantPlan]:
+    """Compare each tenant file with what is recorded and what is live; changes nothing."""
+    check_immutable(session, sources)
+    states = session.store.tenant_states()
+    rows = {r["id"]: r for r in session.store.list_tenants()}
+    done = session.store.latest_done()
+    steps = session.steps(onboarding.KIND, platform)
+    plans = []
+    with session.observe(platform):
+        for source in sources:
+            tenant_id = source.tenant.id
+            row = rows.get(tenant_id)
+            if row is None:
+                action, fields = "create", []
+            else:
+                fields = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
+                state = states.get(tenant_id)
+                converged = (
+                    state is not None
+                    and state.status == "active"
+                    and state.applied_fingerprint == spec_fingerprint(source.tenant, platform)
+                )
+                action = "unchanged" if converged else "update"
+            ctx = session.context(source, platform, _outputs(done, tenant_id))
+            changes = [] if action == "unchanged" else [c for s in steps for c in s.plan(ctx)]
+            plans.append(TenantPlan(tenant_id, source.file, action, fields, changes))
+    return plans
+
+
+def _outputs(
+    done: Mapping[str, Mapping[str, StepRecord]], tenant_id: str
+) -> dict[str, dict[str, str]]:
+    """Outputs of each step's last successful run, for steps that read earlier ones."""
+    return {name: dict(r.outputs) for name, r in done.get(tenant_id, {}).items()}
+
+
+def drifted(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> list[str]:
+    """Tenants (of converged ones) whose live resources no longer verify; call inside observe."""
+    done = session.store.latest_done()
+    steps = session.steps(onboarding.KIND, platform)
+    found: list[str] = []
+    for source in sources:
+        ctx = session.context(source, platform, _outputs(done, source.tenant.id))
+        if any(step.verify(ctx) for step in steps):
+            found.append(source.tenant.id)
+    return found
+
+
+def diff(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> list[dict[str, str]]:
+    """Field-level differences between desired and live Kubernetes objects, per tenant.
+
+    Reads only, in bulk: one labelled list per kind and cluster for all tenants.
+    """
+    backend = session.kubernetes(platform)
+    steps = kubernetes_steps.tenant_steps(backend, session.passwords(platform))
+    done = session.store.latest_done()
+    rows: list[dict[str, str]] = []
+    with session.observe(platform):
+        for source in sources:
+            ctx = session.context(source, platform, _outputs(done, source.tenant.id))
+            rows.extend(
+                {
+                    "tenant": source.tenant.id,
+                    "step": step.name,
+                    "object": d.target,
+                    "field": d.path,
+                    "want": d.want,
+                    "have": d.have,
+                }
+                for step in steps
+                for d in step.differences(ctx)
+            )
+    return rows
+
+
+def recorded_platform(
+    session: Session, tenant_id: str, platform_file: Path | None = None
+) -> PlatformConfig:
+    """`platform_file` if given, else the platform config the tenant's last operation recorded."""
+    if platform_file is not None:
+        return loading.load_platform(platform_file)
+    recorded = session.store.operation_context(tenant_id).get("platform")
+    if recorded is not None:
+        return PlatformConfig.model_validate(recorded)
+    return loading.load_platform(None)
+
+
+def verify(
+    session: Session,
+    tenant_id: str,
+    *,
+    platform_file: Path | None = None,
+    out_dir: Path | None = None,
+) -> list[str]:
+    """Run every onboarding step's `verify` for a recorded tenant; problems as `step: text`.
+
+    The tenant is rebuilt from its recorded spec, the platform and render folder from its
+    last operation (`platform_file` and `out_dir` override them).
+    """
+    row = session.store.get_tenant(tenant_id)
+    platform = recorded_platform(session, tenant_id, platform_file)
+    recorded_out = session.store.operation_context(tenant_id).get("out_dir")
+    here = session.at(out_dir or (Path(str(recorded_out)) if recorded_out else session.out_dir))
+    tenant = Tenant.model_validate(row["spec"])
+    steps = here.steps(onboarding.KIND, platform)
+    outputs = _outputs(session.store.latest_done([tenant_id]), tenant_id)
+    ctx = StepContext(tenant, platform, "", outputs, source_file=row["source_file"] or "")
+    with here.observe(platform):
+        return [f"{step.name}: {problem}" for step in steps for problem in step.verify(ctx)]

@@ -1,0 +1,94 @@
+"""Read-only views of recorded state: tenants, one tenant in detail, the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controlplane.errors import ControlPlaneError
+from controlplane.models.operations import StepName
+from controlplane.models.platform import DriverMode, PlatformConfig
+from controlplane.models.tenants import Tenant
+from controlplane.resources import dns as dns_resources
+from controlplane.service import planning
+from controlplane.service.sessions import Session
+from controlplane.steps import dns as dns_step
+
+__all__ = ["audit", "describe", "get", "list_tenants"]
+
+
+def get(session: Session, tenant_id: str) -> dict[str, Any]:
+    """One recorded tenant; NotFoundError if unknown."""
+    return session.store.get_tenant(tenant_id)
+
+
+def list_tenants(session: Session) -> list[dict[str, Any]]:
+    """Every recorded tenant."""
+    return session.store.list_tenants()
+
+
+def describe(
+    session: Session, tenant_id: str, platform: PlatformConfig | None = None
+) -> dict[str, Any]:
+    """A tenant with its hostnames, DNS status, newest operations and the newest one's steps.
+
+    Each step shows its attempts: steps run at least once, and a crash between a side
+    effect and its record makes the next run apply the step again (it converges).
+    """
+    row = session.store.get_tenant(tenant_id)
+    operations = session.store.operations_of(tenant_id, limit=5)
+    for operation in operations:
+        operation.pop("context", None)  # the recorded platform config: large, shown by verify
+    steps = []
+    if operations:
+        records = session.store.load_steps(operations[0]["id"])
+        steps = [
+            {
+                "name": r.name,
+                "status": r.status.value,
+                "attempts": r.attempts,
+                "skipped": r.skipped,
+                "last_error": r.last_error,
+                "next_attempt_at": r.next_attempt_at,
+                "finished_at": r.finished_at,
+            }
+            for r in sorted(records.values(), key=lambda r: r.position)
+        ]
+    return {
+        **row,
+        "hosts": session.store.hosts_of(tenant_id),
+        "dns": _dns_status(session, row, platform),
+        "operations": operations,
+        "steps": steps,
+    }
+
+
+def _dns_status(
+    session: Session, row: dict[str, Any], platform: PlatformConfig | None
+) -> dict[str, Any]:
+    """Custom hostnames' verification/SSL status and the records the tenant must publish.
+
+    Asks Cloudflare when it is live (platform from the argument, else the one the
+    tenant's last operation recorded); otherwise shows what the last `dns` step recorded.
+    """
+    recorded = session.store.last_done(row["id"], StepName("dns"))
+    fallback = recorded.outputs.get("custom_hostnames", "[]") if recorded else "[]"
+    result: dict[str, Any] = {"source": "recorded", "custom_hostnames": json.loads(fallback)}
+    try:
+        platform = platform or planning.recorded_platform(session, row["id"])
+        desired = dns_resources.desired(Tenant.model_validate(row["spec"]), platform)
+        result["hostname"] = desired.origin
+        if platform.modes.cloudflare is DriverMode.LIVE:
+            statuses = session.dns_provider(platform).status(desired)
+            result.update(
+                source="cloudflare",
+                custom_hostnames=json.loads(dns_step.hostnames_json(statuses)),
+            )
+    except ControlPlaneError as exc:
+        result["error"] = exc.message
+    return result
+
+
+def audit(session: Session, tenant_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Newest audit entries first."""
+    return session.store.audit_entries(tenant_id, limit)
