@@ -6,6 +6,15 @@ show in `ps`. Here every call goes through `SubprocessRunner.run()` (which also 
 processes it starts, for the no-op benchmark), every failure through `classify()`, and
 secrets only through `TF_VAR_` environment variables of sensitive variables.
 
+Least privilege: terraform and what it starts (`local-exec` runs psql) see an environment
+built from an allow-list — locale, PATH/HOME/TMPDIR, proxies, TLS roots, TF_LOG*, the
+variables a target names (`Target.inherit`: AWS_* for the AWS provider) and the target's
+own settings and secrets — never the control plane's own (TENANTCTL_MASTER_KEY,
+TENANTCTL_DATABASE_URL, CLOUDFLARE_API_TOKEN, ...).
+
+Progress: `-json` runs are read line by line as terraform writes them, each UI message
+passed to `on_event` as a `TerraformEvent`, so a 20-minute RDS apply is not silent.
+
 Layout under `root` (the data dir's `terraform/`):
     terraformrc                   CLI config: filesystem mirror + shared plugin cache
     plugin-cache/                 providers, installed once and linked into workspaces
@@ -19,15 +28,19 @@ import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, cast
 
 from controlplane.errors import ConflictError, TerraformError
+from controlplane.models.terraform import TerraformEvent, TerraformUnit
 
 __all__ = [
     "CommandResult",
@@ -36,7 +49,6 @@ __all__ = [
     "SubprocessRunner",
     "Target",
     "Terraform",
-    "Unit",
     "aws_target",
     "classify",
     "cli_config",
@@ -71,21 +83,6 @@ class CommandResult:
     code: int
 
 
-class Unit(Protocol):
-    """One tenant's use of one module: what the driver needs to know about it."""
-
-    @property
-    def tenant_id(self) -> str: ...
-    @property
-    def module(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def inputs(self) -> Mapping[str, object]: ...
-
-
 @dataclass(frozen=True)
 class PlanSummary:
     """`terraform plan -json`, reduced: counts and (action, address) per resource."""
@@ -100,17 +97,32 @@ class PlanSummary:
 class Target:
     """Where a module's resources live: environment for terraform, provider blocks.
 
-    `env` carries connection settings and secrets (libpq PG*, AWS_*); it only ever
-    reaches the terraform process environment. `providers(region)` returns the root
-    `provider` block (JSON syntax) for a tenant's region.
+    `env` carries connection settings and secrets (libpq PG*); it only ever reaches the
+    terraform process environment. `inherit` names the variables of the control plane's
+    own environment the target's provider needs (a trailing `_` names a prefix: `AWS_`).
+    `providers(region)` returns the root `provider` block (JSON syntax) for a region.
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
     providers: Callable[[str], Mapping[str, object]] = lambda _region: {}
     required_providers: Mapping[str, object] = field(default_factory=dict)
+    inherit: tuple[str, ...] = ()
 
 
 _AWS_SERVICES = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+# The AWS provider and the S3 backend find credentials, profile and region here.
+_AWS_AMBIENT = ("AWS_",)
+# What terraform and its local-exec children may see of the control plane's environment.
+_ALLOWED = (
+    *("PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "TZ", "LANG", "LANGUAGE", "LC_"),
+    *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"),
+    *("SSL_CERT_FILE", "SSL_CERT_DIR", "TF_LOG", "TF_LOG_"),
+)
+
+
+def _allowed(name: str, allow: Sequence[str]) -> bool:
+    """`name` is listed, or starts with a listed prefix (one ending in `_`)."""
+    return any(name.startswith(a) if a.endswith("_") else name == a for a in allow)
 
 
 def aws_target(endpoint_url: str = "") -> Target:
@@ -132,7 +144,7 @@ def aws_target(endpoint_url: str = "") -> Target:
         return {"aws": settings}
 
     required = {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_VERSION}}
-    return Target(providers=providers, required_providers=required)
+    return Target(providers=providers, required_providers=required, inherit=_AWS_AMBIENT)
 
 
 @dataclass(frozen=True)
@@ -191,28 +203,78 @@ class SubprocessRunner:
     started: int = 0
     _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def run(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> CommandResult:
-        """Run `terraform ARGS` in `cwd`; never raises on a non-zero exit."""
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        """Run `terraform ARGS` in `cwd`; never raises on a non-zero exit.
+
+        Stdout is read as terraform writes it: `on_line` sees each line (without its
+        newline) while the process runs, before `run` returns.
+        """
         with self._count_lock:
             self.started += 1
         argv = (self.binary, *args)
         try:
-            done = subprocess.run(  # noqa: S603 - fixed binary, arguments built here
+            process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments built here
                 argv,
                 cwd=cwd,
                 env=dict(env),
-                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=self.timeout,
-                check=False,
             )
         except FileNotFoundError as exc:
             msg = f"terraform binary '{self.binary}' not found: install Terraform >= 1.5"
             raise TerraformError(msg) from exc
-        except subprocess.TimeoutExpired as exc:
+        with process:
+            stdout, stderr, expired = self._collect(process, on_line or _ignore)
+        if expired:
             msg = f"terraform {args[0]} in {cwd} timed out after {self.timeout:.0f}s"
-            raise TerraformError(msg, retryable=True) from exc
-        return CommandResult(argv, done.stdout, done.stderr, done.returncode)
+            raise TerraformError(msg, retryable=True)
+        return CommandResult(argv, stdout, stderr, process.returncode)
+
+    def _collect(
+        self, process: subprocess.Popen[str], on_line: Callable[[str], None]
+    ) -> tuple[str, str, bool]:
+        """Stdout line by line (a thread drains stderr); kill the process at the timeout."""
+        expired = threading.Event()
+        timer = threading.Timer(self.timeout, _expire, args=(process, expired))
+        errors: list[str] = []
+        drain = threading.Thread(target=_read_into, args=(process.stderr, errors), daemon=True)
+        lines: list[str] = []
+        timer.start()
+        drain.start()
+        try:
+            for line in cast("IO[str]", process.stdout):
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+        except BaseException:
+            process.kill()  # a failing callback must not leave terraform running
+            raise
+        finally:
+            process.wait()
+            timer.cancel()
+            drain.join()
+        return "".join(lines), "".join(errors), expired.is_set()
+
+
+def _expire(process: subprocess.Popen[str], expired: threading.Event) -> None:
+    expired.set()
+    process.kill()
+
+
+def _read_into(stream: IO[str], into: list[str]) -> None:
+    into.append(stream.read())
+
+
+def _ignore(_item: object) -> None:
+    """The default callback."""
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:
@@ -276,7 +338,14 @@ def _tree_hash(directory: Path) -> str:
 
 @dataclass
 class Terraform:
-    """Per-tenant workspaces of the project's modules, driven by the terraform CLI."""
+    """Per-tenant workspaces of the project's modules, driven by the terraform CLI.
+
+    `lock_timeout` is terraform's `-lock-timeout` for a workspace's state; `init_lock_timeout`
+    (seconds) bounds the wait for the plugin-cache lock `init` takes, after which a
+    `ConflictError` names the holder (`holder`, e.g. the service's USER/HOST/PID/ID, is
+    written into the lock file). `on_event` receives every `-json` UI message as a
+    `TerraformEvent` while terraform runs, from the thread running it.
+    """
 
     root: Path
     modules_dir: Path
@@ -286,6 +355,9 @@ class Terraform:
     mirror: str = DEFAULT_MIRROR
     runner: SubprocessRunner = field(default_factory=SubprocessRunner)
     lock_timeout: str = "5s"
+    init_lock_timeout: float = 30.0
+    holder: str = ""
+    on_event: Callable[[TerraformEvent], None] = _ignore
     _versions: dict[str, str] = field(default_factory=dict, repr=False)
 
     def module_version(self, module: str) -> str:
@@ -298,22 +370,24 @@ class Terraform:
         """The working directory (and local state) of one tenant's module."""
         return self.root / "workspaces" / tenant_id / module
 
-    def environment(self, unit: Unit) -> dict[str, str]:
-        """Process environment for terraform: CLI config, target settings, TF_VAR_ secrets."""
-        ambient = ("TF_VAR_", "PG", "TF_CLI_CONFIG_FILE", "TF_DATA_DIR", "TF_WORKSPACE")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ambient)}
+    def environment(self, unit: TerraformUnit) -> dict[str, str]:
+        """Process environment for terraform: allowed ambient variables, CLI config, the
+        target's settings and TF_VAR_ secrets — nothing else of the control plane's."""
+        target = self._target(unit)
+        allow = (*_ALLOWED, *target.inherit, *(_AWS_AMBIENT if self.backend else ()))
+        env = {k: v for k, v in os.environ.items() if _allowed(k, allow)}
         env.update(
             TF_CLI_CONFIG_FILE=str(self._cli_config()),
             TF_IN_AUTOMATION="1",
             TF_INPUT="0",
             CHECKPOINT_DISABLE="1",
         )
-        env.update(self._target(unit).env)
+        env.update(target.env)
         for name, value in self.secrets(unit.tenant_id, unit.module).items():
             env[f"TF_VAR_{name}"] = value
         return env
 
-    def plan(self, unit: Unit) -> PlanSummary:
+    def plan(self, unit: TerraformUnit) -> PlanSummary:
         """What `apply` would change. A workspace never applied costs no process."""
         if (
             self.backend is None
@@ -337,7 +411,7 @@ class Terraform:
             summary.get("add", 0), summary.get("change", 0), summary.get("remove", 0), changes
         )
 
-    def apply(self, unit: Unit, *, replace: Sequence[str] = ()) -> dict[str, str]:
+    def apply(self, unit: TerraformUnit, *, replace: Sequence[str] = ()) -> dict[str, str]:
         """Converge the workspace; `replace` names module resources to re-create.
 
         Returns:
@@ -359,7 +433,7 @@ class Terraform:
             return _flatten(final[-1]["outputs"])
         return self.outputs(unit) or {}
 
-    def outputs(self, unit: Unit) -> dict[str, str] | None:
+    def outputs(self, unit: TerraformUnit) -> dict[str, str] | None:
         """Outputs recorded in state (None when never applied); local state costs no process."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         if self.backend is None:
@@ -370,7 +444,7 @@ class Terraform:
         result = self._run(self.prepare(unit), unit, "output", "-json")
         return _flatten(json.loads(result.stdout or "{}")) or None
 
-    def destroy(self, unit: Unit) -> None:
+    def destroy(self, unit: TerraformUnit) -> None:
         """Destroy everything the workspace manages; a no-op when it was never applied."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         if self.backend is None and not (workspace / "terraform.tfstate").exists():
@@ -386,8 +460,9 @@ class Terraform:
             f"-lock-timeout={self.lock_timeout}",
         )
 
-    def _run(self, workspace: Path, unit: Unit, *args: str) -> CommandResult:
-        result = self.runner.run(args, cwd=workspace, env=self.environment(unit))
+    def _run(self, workspace: Path, unit: TerraformUnit, *args: str) -> CommandResult:
+        on_line = _reporter(unit, args[0], self.on_event) if "-json" in args else None
+        result = self.runner.run(args, cwd=workspace, env=self.environment(unit), on_line=on_line)
         if result.code != 0:
             raise classify(result, workspace=workspace)
         return result
@@ -399,7 +474,7 @@ class Terraform:
             raise TerraformError(msg)
         return path
 
-    def _target(self, unit: Unit) -> Target:
+    def _target(self, unit: TerraformUnit) -> Target:
         try:
             return self.targets[unit.target]
         except KeyError:
@@ -417,7 +492,7 @@ class Terraform:
             tmp.replace(path)
         return path
 
-    def _root_module(self, unit: Unit) -> dict[str, object]:
+    def _root_module(self, unit: TerraformUnit) -> dict[str, object]:
         target = self._target(unit)
         secret_names = sorted(self.secrets(unit.tenant_id, unit.module))
         call: dict[str, object] = {"source": str(self._module_dir(unit.module).resolve())}
@@ -443,7 +518,7 @@ class Terraform:
             root["provider"] = dict(providers)
         return root
 
-    def prepare(self, unit: Unit) -> Path:
+    def prepare(self, unit: TerraformUnit) -> Path:
         """Write the module call and run `terraform init` when it (or the module) changed."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         workspace.mkdir(parents=True, exist_ok=True)
@@ -462,14 +537,91 @@ class Terraform:
 
     @contextmanager
     def _cache_lock(self) -> Iterator[None]:
-        """The plugin cache is not safe for concurrent installs: one init at a time."""
+        """The plugin cache is not safe for concurrent installs: one init at a time.
+
+        Raises:
+            ConflictError: (retryable) the lock stayed held for `init_lock_timeout` seconds.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".init.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        path = self.root / ".init.lock"
+        with path.open("a+") as handle:
+            deadline = time.monotonic() + self.init_lock_timeout
+            while not _try_lock(handle):
+                if time.monotonic() >= deadline:
+                    raise _cache_lock_held(path, self.init_lock_timeout)
+                time.sleep(0.05)
             try:
+                handle.truncate(0)
+                handle.write(json.dumps(_holder_info(self.holder)) + "\n")
+                handle.flush()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _try_lock(handle: IO[str]) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder_info(holder: str) -> dict[str, object]:
+    pid, host = os.getpid(), socket.gethostname()
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    return {"pid": pid, "host": host, "holder": holder or f"pid {pid}", "since": since}
+
+
+def _cache_lock_held(path: Path, waited: float) -> ConflictError:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        info = {}
+    pid, host = info.get("pid", "?"), info.get("host", "?")
+    who = f"{info.get('holder', 'an unknown process')} (pid {pid} on {host}, since "
+    error = ConflictError(
+        f"terraform init waited {waited:.0f} s for the plugin-cache lock {path}, held by "
+        f"{who}{info.get('since', '?')}) — if that process is stopped or hung, end it "
+        f"(on {host}: kill {pid}) and re-run; the lock is released when it exits"
+    )
+    error.retryable = True
+    return error
+
+
+def _reporter(
+    unit: TerraformUnit, command: str, on_event: Callable[[TerraformEvent], None]
+) -> Callable[[str], None]:
+    """Turn each `-json` UI line of one run into a `TerraformEvent` for `on_event`."""
+
+    def report(line: str) -> None:
+        event = _event(unit, command, line)
+        if event is not None:
+            on_event(event)
+
+    return report
+
+
+def _event(unit: TerraformUnit, command: str, line: str) -> TerraformEvent | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(message, dict) or "type" not in message:
+        return None
+    hook = message.get("hook") or {}
+    resource = (hook.get("resource") or {}).get("addr", "") if isinstance(hook, dict) else ""
+    return TerraformEvent(
+        tenant_id=unit.tenant_id,
+        module=unit.module,
+        command=command,
+        kind=str(message["type"]),
+        message=str(message.get("@message", "")),
+        resource=str(resource),
+        level=str(message.get("@level", "info")),
+    )
 
 
 def _flatten(outputs: Mapping[str, Any]) -> dict[str, str]:

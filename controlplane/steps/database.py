@@ -12,20 +12,20 @@ state: it connects as the tenant's app role and checks isolation on the server i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.engine.steps import Change, StepContext, StepResult, fingerprint_of
 from controlplane.models.operations import StepName
 from controlplane.models.platform import PlatformConfig, Tier
 from controlplane.models.tenants import Tenant
+from controlplane.models.terraform import TerraformUnit
 
 __all__ = [
     "DatabaseStep",
     "IsolationChecker",
     "PlanLike",
     "Provisioner",
-    "TerraformUnit",
     "names",
     "unit_for",
 ]
@@ -36,17 +36,6 @@ DEDICATED_AWS = "dedicated-db-aws"
 # Re-running the idempotent SQL is how a Postgres module re-converges after drift.
 _NAME = StepName("database")
 _REAPPLY = {SHARED: ("terraform_data.grants",), DEDICATED_POSTGRES: ("terraform_data.grants",)}
-
-
-@dataclass(frozen=True)
-class TerraformUnit:
-    """One tenant's use of one module: module inputs (never secrets) and where it runs."""
-
-    tenant_id: str
-    module: str
-    target: str
-    region: str
-    inputs: Mapping[str, object] = field(default_factory=dict)
 
 
 class PlanLike(Protocol):
