@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Context, Decimal, localcontext
 
 __all__ = ["canonical", "parse"]
 
@@ -24,6 +24,9 @@ _PATTERN = re.compile(
     r"(?:(?P<exponent>[eE][+-]?[0-9]+)|(?P<suffix>[KMGTPE]i|[numkMGTPE]?))$"
 )
 _NANO = Decimal("1e-9")
+# Enough digits for any quantity a server accepts (int64 nano units) and then some; larger
+# values are refused rather than silently rounded.
+_EXACT = Context(prec=60, Emax=99, Emin=-999_999)
 _BINARY_FLOOR = 1024
 
 
@@ -35,6 +38,15 @@ def _read(value: str | int | float) -> tuple[Decimal, str]:
     if not match:
         msg = f"'{text}' is not a Kubernetes quantity (examples: 500m, 2, 512Mi, 16Gi, 1e3)"
         raise ValueError(msg)
+    try:
+        with localcontext(_EXACT):
+            return _value(match)
+    except ArithmeticError as exc:  # decimal overflow: far beyond what a server accepts
+        msg = f"'{text}' is too large for a Kubernetes quantity"
+        raise ValueError(msg) from exc
+
+
+def _value(match: re.Match[str]) -> tuple[Decimal, str]:
     number = Decimal(match["number"])
     if match["exponent"]:
         amount, style = number.scaleb(int(match["exponent"][1:])), "exponent"
