@@ -8,18 +8,23 @@ Why it looks like this:
   or deleted; an identical record without any comment is adopted; anything else at the
   tenant's name is a collision reported before any write, so nothing changes.
 * **Observe first, then write.** `apply` reads every name and hostname, decides, refuses
-  on any collision, and only then writes. A write whose reply was lost (timeout, 5xx
-  after commit) is retried by the SDK; Cloudflare then answers 81057 "already exists"
-  and the driver re-reads and adopts, so retries never create duplicates.
-* **Who retries.** The SDK retries 429/5xx/timeouts itself (`max_retries`, honouring
-  Retry-After up to 60 s) for quick blips; what it gives up on becomes a retryable
-  `CloudflareError(retry_after=...)` for the engine, which re-runs the (idempotent) step.
-  Custom-hostname creation runs with SDK retries off, because the SDK would also retry
-  the 409 "duplicate" that just means our earlier attempt landed.
+  on any collision, and only then writes. A write whose reply was lost (timeout, dropped
+  connection, 5xx after commit) is sent again; Cloudflare then answers 81057 "already
+  exists" (records) or 409/1406 "duplicate" (custom hostnames), and the driver re-reads
+  and adopts, so retries never create duplicates and never fail the step.
+* **Who retries.** The driver sends a request again itself after a 429 (nothing
+  changed) or a 408, 5xx or connection error (a write may have landed: see above), up to
+  `max_retries` (4) more times, sleeping the reply's Retry-After (up to 60 s) or else a
+  jittered backoff from 0.5 s doubling to 8 s. The sleep is injectable, so tests never
+  wait. The SDK's own retries are off: it sleeps where tests cannot reach, and it also
+  retries every 409, which for a custom hostname just means our earlier attempt landed.
+  What the driver gives up on (or a longer Retry-After) becomes a retryable
+  `CloudflareError(retry_after=...)` for the engine, which re-runs the (idempotent) step;
+  a 429 or a lost reply no longer costs one of the step's attempts.
 * **One request budget.** Every HTTP request, retries and pages included, first takes a
   token from the shared `RequestBudget` (a Postgres token bucket in production), and a
   429 drains it for everyone, so hundreds of tenants queue instead of getting the token
-  blocked.
+  blocked. A driver retry after Retry-After finds the drained bucket refilled by then.
 * The API token comes from `CLOUDFLARE_API_TOKEN` and is never logged or put in messages.
 
 `RenderedDns` is the render-mode (GitOps) counterpart: it writes the tenant's
@@ -28,14 +33,17 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import cloudflare
 import httpx
@@ -67,6 +75,12 @@ _ALREADY_EXISTS = 81057
 _SAME_HOST = (81053, 81054)
 _ZONE_PAGE = 5000  # records per page when listing the whole zone
 _HOSTNAME_PAGE = 50  # the custom-hostname maximum
+_LONGEST_WAIT = 60.0  # a longer Retry-After goes to the engine instead of blocking here
+_FIRST_BACKOFF = 0.5  # seconds before the first retry when the reply names no Retry-After
+_MAX_BACKOFF = 8.0
+_RETRY_HEADER = "x-stainless-retry-count"  # the SDK's retry numbering, kept for our retries
+
+_T = TypeVar("_T")
 
 
 class RequestBudget(Protocol):
@@ -118,27 +132,25 @@ class _Snapshot:
     stale: set[str] = field(default_factory=set)
 
 
-def _all_pages(fetch: Callable[[int], Any], per_page: int, what: str) -> list[Any]:
-    """Every item of a v4 list, stopping at a short or last page (no extra empty page)."""
-    items: list[Any] = []
-    page = 1
-    while True:
-        with _translated(what):
-            batch = fetch(page)
-        items.extend(batch.result)
-        info = batch.result_info
-        total = getattr(info, "total_pages", None) if info is not None else None
-        if len(batch.result) < per_page or (total is not None and page >= total):
-            return items
-        page += 1
-
-
 def _retry_after(response: httpx.Response | None) -> float | None:
     value = response.headers.get("retry-after") if response is not None else None
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _transient(exc: cloudflare.APIError) -> bool:
+    """True when sending the request again may succeed (a write that landed is adopted)."""
+    if isinstance(exc, cloudflare.APIStatusError):
+        return exc.status_code in (408, 429) or exc.status_code >= 500
+    return isinstance(exc, cloudflare.APIConnectionError)
+
+
+def _backoff(retry: int) -> float:
+    """Seconds before retry number `retry` + 1 when Cloudflare names no wait (jittered)."""
+    ceiling = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0**retry)
+    return ceiling * random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
 def _codes(exc: cloudflare.APIStatusError) -> list[int]:
@@ -224,10 +236,11 @@ class CloudflareDns:
         budget: RequestBudget | None = None,
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
-        max_retries: int = 2,
+        max_retries: int = 4,
         timeout: float = 30.0,
         tags: bool = False,
         dcv_method: str = "txt",
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         token = os.environ.get(TOKEN_ENV)
         if not token:
@@ -240,6 +253,8 @@ class CloudflareDns:
         self.budget: RequestBudget = budget or NoBudget()
         self.tags = tags
         self.dcv_method = dcv_method
+        self.max_retries = max_retries
+        self.sleep = sleep
         self._local = threading.local()
         http = httpx.Client(
             transport=transport,
@@ -249,18 +264,64 @@ class CloudflareDns:
         )
         options: dict[str, Any] = {"base_url": base_url} if base_url else {}
         self.client = cloudflare.Cloudflare(
-            api_token=token, max_retries=max_retries, timeout=timeout, http_client=http, **options
+            api_token=token, max_retries=0, timeout=timeout, http_client=http, **options
         )
 
     def _spend(self, request: httpx.Request) -> None:
-        del request
         self.budget.acquire()
+        request.headers[_RETRY_HEADER] = str(getattr(self._local, "retry", 0))
 
     def _observe(self, response: httpx.Response) -> None:
         if response.status_code == 429:
             wait = _retry_after(response) or 1.0
             log.warning("Cloudflare rate limit hit; pausing all callers for %.1fs", wait)
             self.budget.penalise(wait)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _send(self, request: Callable[[], _T]) -> _T:
+        """`request()`, sent again on 429/408/5xx/connection errors; other errors propagate.
+
+        Each try takes a budget token (the httpx hook); the last SDK error is re-raised
+        unchanged for the caller's `_translated` and its own handling (81057, 1406, 404).
+        """
+        retry = 0
+        while True:
+            self._local.retry = retry
+            try:
+                return request()
+            except cloudflare.APIError as exc:
+                wait = self._pause(exc, retry)
+                if wait is None:
+                    raise
+            finally:
+                self._local.retry = 0
+            log.info("Cloudflare request failed transiently; retry %d in %.2fs", retry + 1, wait)
+            self.sleep(wait)
+            retry += 1
+
+    def _pause(self, exc: cloudflare.APIError, retry: int) -> float | None:
+        """How long to wait before sending again, or None to give up (to the engine)."""
+        if not _transient(exc) or retry >= self.max_retries:
+            return None
+        told = _retry_after(exc.response if isinstance(exc, cloudflare.APIStatusError) else None)
+        if told is None:
+            return _backoff(retry)
+        return max(0.0, told) if told <= _LONGEST_WAIT else None
+
+    def _pages(self, fetch: Callable[[int], Any], per_page: int, what: str) -> list[Any]:
+        """Every item of a v4 list, stopping at a short or last page (no extra empty page)."""
+        items: list[Any] = []
+        page = 1
+        while True:
+            with _translated(what):
+                batch = self._send(functools.partial(fetch, page))
+            items.extend(batch.result)
+            info = batch.result_info
+            total = getattr(info, "total_pages", None) if info is not None else None
+            if len(batch.result) < per_page or (total is not None and page >= total):
+                return items
+            page += 1
 
     # -- reads ---------------------------------------------------------------------
 
@@ -273,7 +334,7 @@ class CloudflareDns:
         again. The snapshot belongs to the calling thread.
         """
         records: dict[str, list[_Seen]] = {}
-        for item in _all_pages(
+        for item in self._pages(
             lambda page: self.client.dns.records.list(
                 zone_id=self.zone_id, page=page, per_page=_ZONE_PAGE
             ),
@@ -284,7 +345,7 @@ class CloudflareDns:
             records.setdefault(seen.name, []).append(seen)
         hostnames = {
             h.hostname: h
-            for h in _all_pages(
+            for h in self._pages(
                 lambda page: self.client.custom_hostnames.list(
                     zone_id=self.zone_id, page=page, per_page=_HOSTNAME_PAGE
                 ),
@@ -308,7 +369,7 @@ class CloudflareDns:
             return list(snap.records.get(name, []))
         return [
             _seen(r)
-            for r in _all_pages(
+            for r in self._pages(
                 lambda page: self.client.dns.records.list(
                     zone_id=self.zone_id, name={"exact": name}, page=page, per_page=100
                 ),
@@ -322,8 +383,10 @@ class CloudflareDns:
         if snap is not None and hostname not in snap.stale:
             return snap.hostnames.get(hostname)
         with _translated(f"look up custom hostname {hostname}"):
-            found = self.client.custom_hostnames.list(
-                zone_id=self.zone_id, hostname={"exact": hostname}
+            found = self._send(
+                lambda: self.client.custom_hostnames.list(
+                    zone_id=self.zone_id, hostname={"exact": hostname}
+                )
             )
         return next((h for h in found.result if h.hostname == hostname), None)
 
@@ -383,21 +446,26 @@ class CloudflareDns:
                         "leaving %s: not owned by tenant %s", seen.describe(), desired.tenant_id
                     )
                     continue
-                with _translated(f"delete DNS record {seen.name}"):
-                    try:
-                        self.client.dns.records.delete(seen.id, zone_id=self.zone_id)
-                    except cloudflare.NotFoundError:
-                        continue  # already gone
+                self._delete(f"DNS record {seen.name}", self.client.dns.records.delete, seen.id)
                 changes.append(DnsChange("delete", f"{seen.type}/{seen.name}"))
             self._forget(record.name)
         for host in desired.custom_hostnames:
             item = self._hostname(host)
             if item is not None:
-                with _translated(f"delete custom hostname {host}"):
-                    self.client.custom_hostnames.delete(item.id, zone_id=self.zone_id)
+                self._delete(
+                    f"custom hostname {host}", self.client.custom_hostnames.delete, item.id
+                )
                 changes.append(DnsChange("delete", f"custom-hostname/{host}"))
             self._forget(host)
         return changes
+
+    def _delete(self, what: str, delete: Callable[..., object], item_id: str) -> None:
+        """DELETE; a 404 means it is gone already (maybe by our own DELETE's lost reply)."""
+        with _translated(f"delete {what}"):
+            try:
+                self._send(functools.partial(delete, item_id, zone_id=self.zone_id))
+            except cloudflare.NotFoundError:
+                log.info("%s was already gone", what)
 
     def status(self, desired: TenantDns) -> list[CustomHostnameStatus]:
         """Verification and certificate status of each custom hostname, as Cloudflare sees it."""
@@ -461,7 +529,7 @@ class CloudflareDns:
         self._forget(want.name)
         if seen is not None:  # update or adopt: PATCH keeps what we do not manage
             with _translated(f"update DNS record {want.name}"):
-                self.client.dns.records.edit(seen.id, **fields)
+                self._send(lambda: self.client.dns.records.edit(seen.id, **fields))
             return change
         if self._created(fields):
             return change
@@ -478,7 +546,7 @@ class CloudflareDns:
         """POST the record; False when Cloudflare answers that it (or a same-host one) exists."""
         with _translated(f"create DNS record {fields['name']}"):
             try:
-                self.client.dns.records.create(**fields)
+                self._send(lambda: self.client.dns.records.create(**fields))
             except cloudflare.BadRequestError as exc:
                 if not set(_codes(exc)) & {_ALREADY_EXISTS, *_SAME_HOST}:
                     raise
@@ -492,13 +560,15 @@ class CloudflareDns:
             return DnsChange("noop", target), _hostname_status(item, origin)
         self._forget(host)
         ssl = {"method": self.dcv_method, "type": "dv"}
+        create = functools.partial(
+            self.client.custom_hostnames.create,
+            zone_id=self.zone_id,
+            hostname=host,
+            ssl=ssl,  # type: ignore[arg-type]
+        )
         with _translated(f"create custom hostname {host}"):
             try:
-                item = self.client.with_options(max_retries=0).custom_hostnames.create(
-                    zone_id=self.zone_id,
-                    hostname=host,
-                    ssl=ssl,  # type: ignore[arg-type]
-                )
+                item = self._send(create)
             except cloudflare.ConflictError:
                 item = self._hostname(host)  # 1406: it exists already (our lost reply)
         if item is None:

@@ -40,15 +40,28 @@ def cloudflare_zone(cloudflare_emulator: CloudflareEmulator) -> str:
 
 
 @pytest.fixture
+def cloudflare_sleeps() -> list[float]:
+    """The waits `cloudflare_dns` asked for between retries (none is actually slept)."""
+    return []
+
+
+@pytest.fixture
 def cloudflare_dns(
-    cloudflare_emulator: CloudflareEmulator, cloudflare_zone: str, cloudflare_token: str
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+    cloudflare_token: str,
+    cloudflare_sleeps: list[float],
 ) -> CloudflareDns:
-    """The live driver, through the official SDK, against the emulator (in-process)."""
+    """The live driver, through the official SDK, against the emulator (in-process).
+
+    Its retry sleep only records the wait in `cloudflare_sleeps`, so no test waits.
+    """
     del cloudflare_token
     return CloudflareDns(
         cloudflare_zone,
         base_url=SDK_BASE_URL,
         transport=httpx.WSGITransport(app=cloudflare_emulator),
+        sleep=cloudflare_sleeps.append,
     )
 
 
