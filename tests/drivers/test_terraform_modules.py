@@ -1,9 +1,11 @@
-"""Every module passes `terraform validate`; the runner's errors and plan parsing."""
+"""Every module passes `terraform validate` and checkov; the runner's errors and plan parsing."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ import pytest
 from controlplane.drivers import terraform
 from controlplane.errors import ConflictError, TerraformError
 
-MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ROOT / "terraform" / "modules"
+CHECKOV = Path(sys.executable).with_name("checkov")
 
 
 def _validate(module: str, tmp_path: Path) -> dict[str, object]:
@@ -37,6 +41,30 @@ def test_builtin_modules_validate(module: str, tmp_path: Path) -> None:
 def test_aws_module_validates_with_the_provider_from_the_mirror(tmp_path: Path) -> None:
     report = _validate("dedicated-db-aws", tmp_path)
     assert report["valid"] is True, report["diagnostics"]
+
+
+@pytest.mark.slow
+def test_checkov_passes_every_module_and_each_skip_says_why() -> None:
+    # From the repository root, as `make lint` runs it, so .checkov.yaml applies.
+    command = [str(CHECKOV), "-d", "terraform", "--framework", "terraform", "-o", "json"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    report = json.loads(result.stdout)["results"]
+    assert [(c["check_id"], c["resource"]) for c in report["failed_checks"]] == []
+    passed = {(c["check_id"], c["resource"]) for c in report["passed_checks"]}
+    for wanted in [
+        ("CKV_AWS_129", "aws_db_instance.db"),  # log exports
+        ("CKV2_AWS_30", "aws_db_instance.db"),  # query logging
+        ("CKV2_AWS_69", "aws_db_instance.db"),  # TLS only
+        ("CKV2_AWS_64", "aws_kms_key.db"),  # key policy
+        ("CKV2_AWS_11", "aws_vpc.tenant"),  # flow logs
+        ("CKV2_AWS_12", "aws_vpc.tenant"),  # default security group denies all
+    ]:
+        assert wanted in passed, wanted
+    reasons = {
+        c["check_id"]: c["check_result"].get("suppress_comment") for c in report["skipped_checks"]
+    }
+    assert all(len(reason or "") > 20 for reason in reasons.values()), reasons
+    assert result.returncode == 0, result.stderr
 
 
 def _result(stdout: str = "", stderr: str = "", code: int = 1) -> terraform.CommandResult:

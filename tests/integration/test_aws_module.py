@@ -1,14 +1,16 @@
-"""`dedicated-db-aws` applies and destroys against moto's server (slow: one test)."""
+"""`dedicated-db-aws` applies and destroys against moto's server (slow: one RDS test)."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -28,8 +30,10 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The module attaches the AWS-managed enhanced-monitoring policy: moto must know it.
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     proc = subprocess.Popen(
-        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL, env=env
     )
     for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
         monkeypatch.setenv(key, value)
@@ -93,11 +97,80 @@ def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path:
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     sg = ec2.describe_security_groups(GroupIds=[outputs["security_group_id"]])["SecurityGroups"][0]
     assert [r["IpRanges"][0]["CidrIp"] for r in sg["IpPermissions"]] == ["10.0.0.0/16"]
+    assert_logs_and_key_policy(moto_url, instance, key_id)
 
     driver.destroy(unit)
     assert rds.describe_db_instances()["DBInstances"] == []
     state = tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws" / "terraform.tfstate"
     assert json.loads(state.read_text())["resources"] == []
+
+
+def assert_logs_and_key_policy(moto_url: str, instance: dict[str, Any], key_id: str) -> None:
+    assert instance["EnabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert instance["MonitoringInterval"] == 60
+    role = instance["MonitoringRoleArn"].rsplit("/", 1)[-1]
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_url)
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonRDSEnhancedMonitoringRole"]
+    rds = boto3.client("rds", region_name="us-east-1", endpoint_url=moto_url)
+    group = instance["DBParameterGroups"][0]["DBParameterGroupName"]
+    parameters = rds.describe_db_parameters(DBParameterGroupName=group, Source="user")
+    settings = {p["ParameterName"]: p["ParameterValue"] for p in parameters["Parameters"]}
+    assert settings == {
+        "rds.force_ssl": "1",
+        "log_statement": "ddl",
+        "log_min_duration_statement": "1000",
+        "log_connections": "1",
+        "log_disconnections": "1",
+    }
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=moto_url)
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "AccountAdministersTheKey",
+        "UseThroughTheTenantsServices",
+    ]
+
+
+@pytest.mark.slow
+def test_premium_plans_flow_logs_and_a_default_security_group_that_denies_all(
+    moto_url: str, tmp_path: Path
+) -> None:
+    platform = PlatformConfig.model_validate(
+        {
+            "databases": {
+                "dedicated_backend": "aws",
+                "aws_endpoint_url": moto_url,
+                "availability_zones": ["us-east-1a", "us-east-1b"],
+                "custom_key_store_id": "cks-1234567890abcdef0",
+            }
+        }
+    )
+    tenant = Tenant.model_validate(
+        {"id": "rds-premium", "name": "Premium", "tier": "premium", "region": "us-east-1"}
+    )
+    unit = database.unit_for(tenant, platform)
+    driver = terraform.Terraform(tmp_path / "tf", MODULES, {"aws": terraform.aws_target(moto_url)})
+    workspace = driver.prepare(unit)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color", "-json"],
+        cwd=workspace,
+        env=driver.environment(unit),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    messages = [json.loads(line) for line in plan.stdout.splitlines()]
+    planned = {
+        m["change"]["resource"]["addr"].removeprefix("module.database.")
+        for m in messages
+        if m["type"] == "planned_change"
+    }
+    assert {
+        "aws_flow_log.tenant[0]",
+        "aws_cloudwatch_log_group.flow[0]",
+        "aws_iam_role_policy.flow_logs[0]",
+        "aws_default_security_group.tenant[0]",
+    } <= planned
 
 
 @pytest.mark.slow

@@ -6,6 +6,10 @@
 # every other key, and HSM key rotation is an operator procedure, see docs/database.md).
 # The master password is generated and kept by RDS in Secrets Manager, so it never
 # passes through Terraform; applications authenticate with IAM database auth.
+# Logs: the instance exports its Postgres and upgrade logs to CloudWatch, logs DDL and
+# slow statements (never every statement: rows would end up in logs), and sends OS
+# metrics (enhanced monitoring) and Performance Insights, encrypted with the tenant key.
+# A premium VPC records flow logs and its default security group denies everything.
 
 locals {
   premium = var.tier == "premium"
@@ -16,13 +20,23 @@ locals {
   }
   vpc_id     = local.premium ? aws_vpc.tenant[0].id : var.vpc_id
   subnet_ids = local.premium ? aws_subnet.private[*].id : var.subnet_ids
+  account    = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  # Where the premium VPC's flow logs go (a log group encrypted with the tenant key).
+  flow_log_group = "/tenantctl/${var.tenant_id}/vpc-flow-logs"
 }
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 resource "aws_kms_key" "db" {
   description             = "${local.name} database encryption"
   enable_key_rotation     = var.custom_key_store_id == ""
   custom_key_store_id     = var.custom_key_store_id == "" ? null : var.custom_key_store_id
   deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
   tags                    = local.tags
 }
 
@@ -37,6 +51,33 @@ resource "aws_vpc" "tenant" {
   enable_dns_support   = true
   enable_dns_hostnames = true
   tags                 = merge(local.tags, { Name = local.name })
+}
+
+# Terraform adopts the VPC's default group and removes all its rules: nothing that lands
+# in it by mistake can talk to anything.
+resource "aws_default_security_group" "tenant" {
+  count  = local.premium ? 1 : 0
+  vpc_id = aws_vpc.tenant[0].id
+  tags   = merge(local.tags, { Name = "${local.name}-default-deny" })
+}
+
+resource "aws_flow_log" "tenant" {
+  count                    = local.premium ? 1 : 0
+  vpc_id                   = aws_vpc.tenant[0].id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.flow[0].arn
+  iam_role_arn             = aws_iam_role.flow_logs[0].arn
+  max_aggregation_interval = 60
+  tags                     = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "flow" {
+  count             = local.premium ? 1 : 0
+  name              = local.flow_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.db.arn
+  tags              = local.tags
 }
 
 resource "aws_subnet" "private" {
@@ -79,28 +120,66 @@ resource "aws_vpc_security_group_ingress_rule" "postgres" {
 }
 
 resource "aws_db_instance" "db" {
-  identifier                          = local.name
-  engine                              = "postgres"
-  engine_version                      = var.engine_version
-  instance_class                      = var.instance_class
-  allocated_storage                   = var.allocated_storage
-  storage_type                        = "gp3"
-  db_name                             = var.database_name
-  username                            = "tenantctl_admin"
-  manage_master_user_password         = true
-  master_user_secret_kms_key_id       = aws_kms_key.db.key_id
-  storage_encrypted                   = true
-  kms_key_id                          = aws_kms_key.db.arn
-  iam_database_authentication_enabled = true
-  db_subnet_group_name                = aws_db_subnet_group.db.name
-  vpc_security_group_ids              = [aws_security_group.db.id]
-  publicly_accessible                 = false
-  multi_az                            = local.premium
-  backup_retention_period             = var.backup_retention_days
-  deletion_protection                 = var.deletion_protection
-  skip_final_snapshot                 = var.skip_final_snapshot
-  final_snapshot_identifier           = var.skip_final_snapshot ? null : "${local.name}-final"
-  copy_tags_to_snapshot               = true
-  auto_minor_version_upgrade          = true
-  tags                                = local.tags
+  identifier                            = local.name
+  engine                                = "postgres"
+  engine_version                        = var.engine_version
+  instance_class                        = var.instance_class
+  allocated_storage                     = var.allocated_storage
+  storage_type                          = "gp3"
+  db_name                               = var.database_name
+  username                              = "tenantctl_admin"
+  manage_master_user_password           = true
+  master_user_secret_kms_key_id         = aws_kms_key.db.key_id
+  storage_encrypted                     = true
+  kms_key_id                            = aws_kms_key.db.arn
+  iam_database_authentication_enabled   = true
+  db_subnet_group_name                  = aws_db_subnet_group.db.name
+  vpc_security_group_ids                = [aws_security_group.db.id]
+  publicly_accessible                   = false
+  multi_az                              = local.premium
+  parameter_group_name                  = aws_db_parameter_group.db.name
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+  monitoring_interval                   = 60
+  monitoring_role_arn                   = aws_iam_role.monitoring.arn
+  performance_insights_enabled          = true
+  performance_insights_kms_key_id       = aws_kms_key.db.arn
+  performance_insights_retention_period = 7
+  backup_retention_period               = var.backup_retention_days
+  deletion_protection                   = var.deletion_protection
+  skip_final_snapshot                   = var.skip_final_snapshot
+  final_snapshot_identifier             = var.skip_final_snapshot ? null : "${local.name}-final"
+  copy_tags_to_snapshot                 = true
+  auto_minor_version_upgrade            = true
+  tags                                  = local.tags
+  depends_on                            = [aws_iam_role_policy_attachment.monitoring]
+}
+
+# TLS only, and what Postgres writes to the exported log: DDL, slow statements and
+# sessions. Not every statement (`all` would copy tenants' data into CloudWatch).
+resource "aws_db_parameter_group" "db" {
+  name        = local.name
+  family      = "postgres${split(".", var.engine_version)[0]}"
+  description = "Tenant ${var.tenant_id}: TLS only; logs DDL, slow statements, sessions"
+  tags        = local.tags
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = tostring(var.log_min_duration_ms)
+  }
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+  parameter {
+    name  = "log_disconnections"
+    value = "1"
+  }
 }

@@ -99,3 +99,23 @@ variable "skip_final_snapshot" {
   type        = bool
   default     = false
 }
+
+variable "log_retention_days" {
+  description = "Retention of the premium VPC's flow log group; at least a year."
+  type        = number
+  default     = 365
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention of at least 365 days (365, 400, 545, 731, ...)."
+  }
+}
+
+variable "log_min_duration_ms" {
+  description = "Statements slower than this many milliseconds are logged (log_min_duration_statement)."
+  type        = number
+  default     = 1000
+  validation {
+    condition     = var.log_min_duration_ms >= 0
+    error_message = "log_min_duration_ms must be zero or more."
+  }
+}
