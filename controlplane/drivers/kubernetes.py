@@ -218,13 +218,20 @@ def _network_policy_defaults(obj: Obj) -> None:
 
 
 def _limit_range_defaults(obj: Obj) -> None:
+    """Per resource: a missing default limit is the max, a missing default request the
+    default limit, else the min (core/v1 `SetDefaults_LimitRangeItem`)."""
     for item in (obj.get("spec") or {}).get("limits") or []:
         if item.get("type") != "Container":
             continue
-        if "default" not in item and item.get("max"):
-            item["default"] = dict(item["max"])
-        if "defaultRequest" not in item and (item.get("default") or item.get("min")):
-            item["defaultRequest"] = dict(item.get("default") or item["min"])
+        default = {**(item.get("max") or {}), **(item.get("default") or {})}
+        request = {
+            **(item.get("min") or {}),
+            **default,
+            **(item.get("defaultRequest") or {}),
+        }
+        for name, sizes in (("default", default), ("defaultRequest", request)):
+            if sizes:
+                item[name] = sizes
 
 
 def _priority_class_defaults(obj: Obj) -> None:
@@ -378,49 +385,65 @@ def _added(want: Mapping[str, Any], live: Mapping[str, Any]) -> list[tuple[str, 
 def _compare(key: _Key, want: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDifference]:
     """Fields of `want` whose live value differs, fields we own but no longer want, and
     (guarded kinds) fields someone else added."""
-    secret = key[1] == "Secret"
-    owners = _owners(live)
-    target = _target(key)
     stored = _as_stored(want)
-    wanted = dict(_leaves(stored))
     live = _comparable(live)  # canonical quantities on both sides: compared by value
-    found = []
-    for path, value in wanted.items():
-        have = _at(live, path)
-        if have != value:
-            others = {m: op for m, op in owners.get(path, {}).items() if m != FIELD_MANAGER}
-            found.append(
-                FieldDifference(
-                    target,
-                    _dotted(path),
-                    _show(path, value, secret),
-                    _show(path, have, secret),
-                    owner=", ".join(sorted(others)),
-                    contested=any(op == "Apply" for op in others.values()),
-                )
-            )
-    for path, managers in owners.items():
+    seen = _Seen(key, _owners(live))
+    wanted = dict(_leaves(stored))
+    changes = (seen.changed(path, value, _at(live, path)) for path, value in wanted.items())
+    found = [d for d in changes if d is not None]
+    for path, managers in seen.owners.items():
         if FIELD_MANAGER in managers and not _related(path, wanted):
             have = _at(live, path)
             if have is not _MISSING:
-                found.append(
-                    FieldDifference(target, _dotted(path), "<absent>", _show(path, have, secret))
-                )
-    for path in _added(stored, live):
-        if any(d.path == _dotted(path) for d in found):
-            continue
-        others = _owners_below(owners, path)
-        found.append(
-            FieldDifference(
-                target,
-                _dotted(path),
-                "<absent>",
-                _show(path, _at(live, path), secret),
-                owner=", ".join(sorted(m for m in others if m != FIELD_MANAGER)),
-                added=True,
-            )
-        )
+                found.append(seen.dropped(path, have))
+    reported = {d.path for d in found}
+    found += [
+        seen.added(path, _at(live, path))
+        for path in _added(stored, live)
+        if _dotted(path) not in reported
+    ]
     return found
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """Builds the differences of one object, naming the managers that own each field."""
+
+    key: _Key
+    owners: Mapping[tuple[str, ...], Mapping[str, str]]
+
+    def _show(self, path: tuple[str, ...], value: Any) -> str:
+        return _show(path, value, self.key[1] == "Secret")
+
+    def changed(self, path: tuple[str, ...], want: Any, have: Any) -> FieldDifference | None:
+        """A desired field whose live value differs (None when it does not)."""
+        if have == want:
+            return None
+        others = {m: op for m, op in self.owners.get(path, {}).items() if m != FIELD_MANAGER}
+        return FieldDifference(
+            _target(self.key),
+            _dotted(path),
+            self._show(path, want),
+            self._show(path, have),
+            owner=", ".join(sorted(others)),
+            contested=any(op == "Apply" for op in others.values()),
+        )
+
+    def dropped(self, path: tuple[str, ...], have: Any) -> FieldDifference:
+        """A field we applied once and no longer want."""
+        return FieldDifference(_target(self.key), _dotted(path), "<absent>", self._show(path, have))
+
+    def added(self, path: tuple[str, ...], have: Any) -> FieldDifference:
+        """A field someone else added to a guarded object."""
+        others = _owners_below(self.owners, path)
+        return FieldDifference(
+            _target(self.key),
+            _dotted(path),
+            "<absent>",
+            self._show(path, have),
+            owner=", ".join(sorted(m for m in others if m != FIELD_MANAGER)),
+            added=True,
+        )
 
 
 def _related(path: tuple[str, ...], wanted: Mapping[tuple[str, ...], Any]) -> bool:

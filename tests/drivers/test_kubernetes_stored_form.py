@@ -110,6 +110,26 @@ def test_the_driver_compares_quantities_by_value_not_by_spelling(
     )
 
 
+def test_what_the_server_defaults_is_not_drift(
+    backend: driver.KubernetesClusters, kube_apiserver: Any
+) -> None:
+    steps.ComputeStep(backend).apply(_ctx())
+    scope = kube_models.Scope("shared", "acme", "sizes", {"team": "a"}, (("v1", "LimitRange"),))
+    limits = {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "sizes", "namespace": NS, "labels": {"team": "a"}},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "0.5", "memory": "1024Mi"}}]},
+    }
+    backend.converge(scope, [limits])
+    (item,) = kube_apiserver.store.get("LimitRange", "sizes", NS)["spec"]["limits"]
+    assert item["defaultRequest"] == {"cpu": "500m", "memory": "1Gi"}  # filled in by the server
+    assert backend.differences(scope, [limits]) == []
+    kube_apiserver.reset_requests()
+    assert backend.converge(scope, [limits]) == []
+    assert kube_apiserver.writes() == []
+
+
 def test_priority_classes_are_not_reapplied_by_every_compute_step(
     backend: driver.KubernetesClusters, kube_apiserver: Any
 ) -> None:

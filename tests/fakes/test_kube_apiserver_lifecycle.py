@@ -321,6 +321,28 @@ def test_quantities_are_stored_in_canonical_form_and_reapply_is_a_no_op(
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
 
 
+def test_limit_range_defaults_are_filled_per_resource(http: httpx.Client) -> None:
+    limits = {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "l", "namespace": "team"},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "max": {"cpu": "4", "memory": "1Gi"},
+                    "default": {"cpu": "1"},
+                    "min": {"ephemeral-storage": "1Gi"},
+                }
+            ]
+        },
+    }
+    created = http.post(f"{NS}/team/limitranges", json=limits).json()
+    (item,) = created["spec"]["limits"]
+    assert item["default"] == {"cpu": "1", "memory": "1Gi"}
+    assert item["defaultRequest"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
+
+
 def test_a_false_priority_class_global_default_is_not_stored(http: httpx.Client) -> None:
     # PriorityClass.globalDefault is a plain bool with omitempty: false never reads back.
     klass = {

@@ -260,3 +260,35 @@ def test_a_tenant_sized_in_non_canonical_quantities_onboards_and_reconciles_with
     again = runner.invoke(app, ["apply", "-f", str(cafe), "--yes", "--reconcile"])
     assert again.exit_code == 0, again.output
     assert kube_apiserver.writes() == []
+
+
+@pytest.mark.slow
+def test_an_allow_all_rule_patched_into_the_default_deny_is_found_and_removed(
+    cli_env: dict[str, str], kube_apiserver: Any, tmp_path: Path
+) -> None:
+    # Issue 13: `kubectl patch --type merge` adding `ingress: [{}]` used to go unnoticed.
+    configs = _live_configs(tmp_path, kube_apiserver.kubeconfig)
+    bluebird = str(configs / "bluebird-books.yaml")
+    assert runner.invoke(app, ["apply", "-f", bluebird, "--yes"]).exit_code == 0
+    patched = subprocess.run(
+        [*_kubectl(kube_apiserver), "-n", "tenant-bluebird", "patch", "networkpolicy",
+         "default-deny", "--type", "merge", "-p", '{"spec":{"ingress":[{}]}}'],
+        capture_output=True, text=True, env=kube_apiserver.kubectl_env(), check=False, timeout=60,
+    )  # fmt: skip
+    assert patched.returncode == 0, patched.stderr
+
+    drift = runner.invoke(app, ["diff", "-f", bluebird, "-o", "json"])
+    assert drift.exit_code == 7, drift.output
+    assert "default-deny" in drift.output and ".spec.ingress" in drift.output
+    assert runner.invoke(app, ["verify", "bluebird"]).exit_code == 6
+
+    healed = runner.invoke(app, ["apply", "-f", bluebird, "--yes", "--reconcile"])
+    assert healed.exit_code == 0, healed.output
+    live = kube_apiserver.store.get("NetworkPolicy", "default-deny", "tenant-bluebird")
+    assert live["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert runner.invoke(app, ["diff", "-f", bluebird]).exit_code == 0
+
+    kube_apiserver.reset_requests()
+    again = runner.invoke(app, ["apply", "-f", bluebird, "--yes", "--reconcile"])
+    assert again.exit_code == 0, again.output
+    assert kube_apiserver.writes() == []

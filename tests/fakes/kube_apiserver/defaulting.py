@@ -84,14 +84,20 @@ def _default_network_policy(spec: dict[str, Any]) -> None:
 
 
 def _default_limit(item: dict[str, Any]) -> None:
+    """Per resource name, as core/v1 `SetDefaults_LimitRangeItem` does for containers."""
     if item.get("type") != "Container":
         return
-    if "default" not in item and item.get("max"):
-        item["default"] = dict(item["max"])
-    if "defaultRequest" not in item:
-        source = item.get("default") or item.get("min")
-        if source:
-            item["defaultRequest"] = dict(source)
+    default = item.setdefault("default", {})
+    request = item.setdefault("defaultRequest", {})
+    for name, value in (item.get("max") or {}).items():
+        default.setdefault(name, value)  # no default limit: the max
+    for name, value in default.items():
+        request.setdefault(name, value)  # no default request: the default limit
+    for name, value in (item.get("min") or {}).items():
+        request.setdefault(name, value)  # ... else the min
+    for field in ("default", "defaultRequest"):
+        if not item[field]:
+            del item[field]  # an empty map is omitted
 
 
 def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
