@@ -33,7 +33,7 @@ from alembic.script import ScriptDirectory
 
 from controlplane.errors import ConfigError, ConflictError, PostgresError, SourceLocation
 
-__all__ = ["URL_ENV", "connect", "data_dir", "database_url", "migrate"]
+__all__ = ["START_LOCK_TIMEOUT", "URL_ENV", "connect", "data_dir", "database_url", "migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,19 @@ def data_dir() -> Path:
     return Path(base) / "tenantctl"
 
 
-def database_url() -> str:
+def database_url(*, start_lock_timeout: float = START_LOCK_TIMEOUT) -> str:
     """The SQLAlchemy URL of the state store, starting the embedded server if needed.
+
+    Args:
+        start_lock_timeout: seconds to wait while another process starts the embedded server.
 
     Raises:
         ConfigError: `TENANTCTL_DATABASE_URL` is not a Postgres URL.
         PostgresError: the data directory cannot be created or the embedded server not started.
-        ConflictError: (retryable) another process has been starting the embedded server
-            for longer than `START_LOCK_TIMEOUT`.
+        ConflictError: (retryable) another process kept starting the embedded server for
+            `start_lock_timeout` seconds (it names that process).
     """
-    return _psycopg_url(os.environ.get(URL_ENV) or _embedded_url())
+    return _psycopg_url(os.environ.get(URL_ENV) or _embedded_url(start_lock_timeout))
 
 
 def _psycopg_url(url: str) -> str:
@@ -90,10 +93,10 @@ def _bad_url(reason: str) -> ConfigError:
     return ConfigError([(SourceLocation("environment", None, URL_ENV), fix)])
 
 
-def _embedded_url() -> str:
+def _embedded_url(lock_timeout: float) -> str:
     root = _ensure_data_dir()
     pgdata = root / "pgdata"
-    with _start_lock(root / "pgdata.lock"):
+    with _start_lock(root / "pgdata.lock", lock_timeout):
         _set_aside_unfinished(pgdata)
         _remove_stale_pid_file(pgdata)
         uri = _start(pgdata)
@@ -117,13 +120,13 @@ def _ensure_data_dir() -> Path:
 
 
 @contextmanager
-def _start_lock(path: Path) -> Iterator[None]:
+def _start_lock(path: Path, timeout: float) -> Iterator[None]:
     """One embedded start at a time per data dir; the OS drops the lock of a dead holder."""
     with path.open("r+") as handle:
-        deadline = time.monotonic() + START_LOCK_TIMEOUT
+        deadline = time.monotonic() + timeout
         while not _try_flock(handle):
             if time.monotonic() >= deadline:
-                raise _start_lock_held(path)
+                raise _start_lock_held(path, timeout)
             time.sleep(0.05)
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}\n")
@@ -142,12 +145,11 @@ def _try_flock(handle: IO[str]) -> bool:
     return True
 
 
-def _start_lock_held(path: Path) -> ConflictError:
+def _start_lock_held(path: Path, waited: float) -> ConflictError:
     holder = path.read_text().strip() or "another process"
     error = ConflictError(
         f"the embedded Postgres in {path.parent / 'pgdata'} is being started by {holder} "
-        f"(waited {START_LOCK_TIMEOUT:.0f} s) — if that process is stuck or stopped, end it "
-        "and re-run"
+        f"(waited {waited:.0f} s) — if that process is stuck or stopped, end it and re-run"
     )
     error.retryable = True
     return error

@@ -7,14 +7,20 @@ process, so only a fresh process shows what the next command would see.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from controlplane.errors import ConflictError
+from controlplane.state import database
 
 pytestmark = pytest.mark.slow
 
@@ -77,10 +83,22 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> 
         os.sched_yield()
 
 
+@contextmanager
+def _data_dir() -> Iterator[Path]:
+    """A data dir outside pytest's basetemp: a concurrent pytest session resets that to
+    0700 (and prunes it), which locks out the `pgserver` user postgres runs as under root."""
+    base = Path(tempfile.mkdtemp(prefix="tenantctl-test-embedded-"))
+    try:
+        yield base / "data"
+    finally:
+        _stop(base / "data" / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    _stop(tmp_path / "data" / "pgdata")
+def data() -> Iterator[Path]:
+    with _data_dir() as path:
+        yield path
 
 
 def test_a_kill_during_initdb_leaves_a_data_dir_the_next_start_repairs(data: Path) -> None:
@@ -102,6 +120,28 @@ def test_a_kill_during_initdb_leaves_a_data_dir_the_next_start_repairs(data: Pat
     aside = [p.name for p in data.iterdir() if p.name.startswith("pgdata.unfinished-")]
     assert len(aside) == 1
     assert (pgdata / "postmaster.opts").exists()
+
+
+def test_a_paused_first_start_is_named_and_a_kill_of_it_repaired(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pgdata = data / "pgdata"
+    first = _start(data)
+    _wait_for((pgdata / "PG_VERSION").exists, first)
+    os.killpg(first.pid, signal.SIGSTOP)  # it holds the start lock, stopped mid-initdb
+    try:
+        monkeypatch.delenv("TENANTCTL_DATABASE_URL", raising=False)
+        monkeypatch.setenv("TENANTCTL_DATA_DIR", str(data))
+        with pytest.raises(ConflictError) as caught:
+            database.database_url(start_lock_timeout=0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=_SAFETY_NET)
+    assert caught.value.exit_code == 4
+    assert caught.value.retryable is True
+    assert f"is being started by pid {first.pid} on " in caught.value.message
+
+    _start_and_connect(data)
 
 
 def test_a_kill_while_the_bootstrap_backend_holds_the_pid_file_is_repaired(data: Path) -> None:
@@ -130,13 +170,12 @@ def _dead_pid() -> int:
 
 
 @pytest.fixture(scope="module")
-def initialised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def initialised() -> Iterator[Path]:
     """One data dir, initialised and stopped; each test plants a pid file and starts it."""
-    data = tmp_path_factory.mktemp("embedded") / "data"
-    _start_and_connect(data)
-    _stop(data / "pgdata")
-    yield data
-    _stop(data / "pgdata")
+    with _data_dir() as data:
+        _start_and_connect(data)
+        _stop(data / "pgdata")
+        yield data
 
 
 @pytest.mark.parametrize(
