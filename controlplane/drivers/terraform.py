@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -54,9 +55,12 @@ __all__ = [
     "cli_config",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MIRROR = "/opt/tf-plugins"
 AWS_PROVIDER_VERSION = "5.100.0"  # the version in the mirror
 MODULE = "database"  # name of the module call in every workspace
+_STREAMED = ("plan", "apply", "destroy")  # commands whose -json output is a UI stream
 _LOCK_ID = re.compile(r"^\s*ID:\s*(\S+)", re.MULTILINE)
 _LOCK_WHO = re.compile(r"^\s*Who:\s*(.+)$", re.MULTILINE)
 _TRANSIENT = (
@@ -461,7 +465,8 @@ class Terraform:
         )
 
     def _run(self, workspace: Path, unit: TerraformUnit, *args: str) -> CommandResult:
-        on_line = _reporter(unit, args[0], self.on_event) if "-json" in args else None
+        streamed = args[0] in _STREAMED and "-json" in args
+        on_line = _reporter(unit, args[0], self.on_event) if streamed else None
         result = self.runner.run(args, cwd=workspace, env=self.environment(unit), on_line=on_line)
         if result.code != 0:
             raise classify(result, workspace=workspace)
@@ -592,12 +597,20 @@ def _cache_lock_held(path: Path, waited: float) -> ConflictError:
 def _reporter(
     unit: TerraformUnit, command: str, on_event: Callable[[TerraformEvent], None]
 ) -> Callable[[str], None]:
-    """Turn each `-json` UI line of one run into a `TerraformEvent` for `on_event`."""
+    """Turn each `-json` UI line of one run into a `TerraformEvent` for `on_event`.
+
+    Progress is best effort: a failing callback is logged, never allowed to abort a
+    half-done apply (that would leave resources created but not recorded).
+    """
 
     def report(line: str) -> None:
         event = _event(unit, command, line)
-        if event is not None:
+        if event is None:
+            return
+        try:
             on_event(event)
+        except Exception:
+            log.exception("progress callback failed on %s %s", event.kind, event.resource)
 
     return report
 

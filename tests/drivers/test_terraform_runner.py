@@ -148,6 +148,23 @@ def test_apply_streams_typed_events_while_terraform_runs(tmp_path: Path, modules
     assert f"[id={outputs['probe_id']}]" in events[kinds.index("apply_complete")].message
 
 
+def test_a_failing_progress_callback_never_aborts_an_apply(
+    tmp_path: Path, modules: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    def broken_display(event: TerraformEvent) -> None:
+        calls.append(event.kind)
+        raise RuntimeError(event.kind)
+
+    driver = _driver(tmp_path / "tf", modules, on_event=broken_display)
+    outputs = driver.apply(_unit("displayed"))
+
+    assert outputs["probe_id"]
+    assert "apply_complete" in calls  # every event was still offered
+    assert "progress callback failed on version" in caplog.text
+
+
 def _in_order(wanted: list[str], kinds: list[str]) -> bool:
     rest = iter(kinds)
     return all(kind in rest for kind in wanted)
