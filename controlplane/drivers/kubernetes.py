@@ -5,9 +5,12 @@ Two implementations of the same small interface (`converge`, `differences`,
 
 - `KubernetesClusters` talks to API servers through the official client. It lists
   what a scope owns (one labelled list per kind, across namespaces), compares desired
-  and live objects field by field in memory, and only then writes: a server-side apply
+  objects *as the server stores them* (defaults filled in, quantities canonical) with
+  the live ones field by field in memory, and only then writes: a server-side apply
   (field manager `tenantctl`) for objects that differ, a delete for objects no longer
-  wanted. A converged tenant therefore costs reads only. Inside `snapshot()` the lists
+  wanted. Objects that carry isolation (`GUARDED_KINDS`) are compared whole: a field
+  someone else added is drift, removed by a merge patch guarded by resourceVersion.
+  A converged tenant therefore costs reads only. Inside `snapshot()` the lists
   are shared by every scope, so reconciling 1,000 tenants costs a handful of lists.
 - `RenderedClusters` writes the same objects as files for GitOps (Argo CD, Flux).
 

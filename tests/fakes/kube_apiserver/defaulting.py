@@ -61,8 +61,9 @@ def _omit_empty(obj: dict[str, Any]) -> None:
 
 def _default_priority_class(obj: dict[str, Any]) -> None:
     obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    if obj.get("globalDefault") is False:
-        del obj["globalDefault"]  # a plain bool with omitempty: false is never stored
+    for name in ("globalDefault", "description"):
+        if name in obj and not obj[name]:
+            del obj[name]  # plain bool/string with omitempty: false and "" are never stored
 
 
 def _fold_string_data(secret: dict[str, Any]) -> None:
