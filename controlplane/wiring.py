@@ -7,11 +7,13 @@ Kept apart from the service so that one module knows how each backend is assembl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from controlplane.drivers import kubernetes as kubernetes_driver
 from controlplane.drivers import postgres, terraform
 from controlplane.models.platform import PlatformConfig
+from controlplane.models.terraform import TerraformEvent
 from controlplane.resources.kubernetes import bundles as kubernetes_bundles
 from controlplane.resources.kubernetes import objects as kubernetes_objects
 from controlplane.state import database
@@ -24,11 +26,17 @@ MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
 
 def database_drivers(
     platform: PlatformConfig,
+    *,
+    lock_timeout: float = 30.0,
+    holder: str = "",
+    on_event: Callable[[TerraformEvent], None] = lambda _event: None,
 ) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
     """Terraform workspaces and isolation checks for tenant databases (docs/database.md).
 
     The shared and dedicated Postgres servers default to the state store's server
     (the embedded pgserver), with the shared schemas in its `tenantctl_shared` database.
+    `lock_timeout` bounds every lock wait of terraform (the plugin-cache lock names
+    `holder`); `on_event` receives terraform's progress while it runs.
     """
     server = database.database_url().replace("postgresql+psycopg://", "postgresql://", 1)
     shared = os.environ.get(platform.shared_database_url_env) or postgres.ensure_database(
@@ -58,7 +66,14 @@ def database_drivers(
         os.environ.get(MODULES_ENV) or Path(__file__).resolve().parents[1] / "terraform" / "modules"
     )
     provisioner = terraform.Terraform(
-        database.data_dir() / "terraform", Path(modules), targets, secrets=secrets, backend=backend
+        database.data_dir() / "terraform",
+        Path(modules),
+        targets,
+        secrets=secrets,
+        backend=backend,
+        init_lock_timeout=lock_timeout,
+        holder=holder,
+        on_event=on_event,
     )
     servers = {"shared": shared, "dedicated": dedicated}
     return provisioner, postgres.TenantDatabases(servers, passwords)

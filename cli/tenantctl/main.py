@@ -32,7 +32,8 @@ __all__ = ["app"]
 EXIT_CODES = """
 Exit codes: 0 ok · 1 unexpected error (details with --debug) · 2 invalid input ·
 3 not found · 4 conflict (lock held, name taken) · 5 outside system failed ·
-6 a step failed (see `tenantctl describe TENANT`) · 7 `diff` found differences.
+6 a step failed (see `tenantctl describe TENANT`) · 7 `diff` found differences ·
+130 interrupted (Ctrl-C; the next run resumes).
 """
 
 app = typer.Typer(
@@ -40,6 +41,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's lines into paragraphs that rich wraps at the terminal
+    # width, instead of breaking the source lines mid-sentence on narrow terminals.
+    rich_markup_mode="markdown",
 )
 # Pipes and CI logs have no terminal width; rich would squeeze tables into 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -80,9 +84,16 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     _state["debug"] = debug
+    # Our own handler on the library's logger: whatever else configured logging (a test
+    # runner, an embedding program) the warnings reach this command's stderr, once.
+    logger = logging.getLogger("controlplane")
+    for old in [h for h in logger.handlers if isinstance(h.formatter, _Lowercase)]:
+        logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Lowercase())
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
 
 
 def _error(text: str) -> None:
@@ -250,7 +261,9 @@ def _interruptible(session: service.Session) -> Iterator[None]:
 
 
 def _progress(event: StepEvent) -> None:
-    if event.status in ("done", "failed", "waiting_retry"):
+    if event.status == "progress":
+        err.print(f"  [dim]… {escape(f'{event.tenant_id}: {event.step} — {event.message}')}[/dim]")
+    elif event.status in ("done", "failed", "waiting_retry"):
         mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(
             event.status, "[yellow]↻[/yellow]"
         )

@@ -191,4 +191,7 @@ class Runner:
         self.on_event(StepEvent(tenant, step.name, StepStatus.FAILED.value, exc.message))
         spent = f" after {record.attempts} attempts" if exc.retryable else ""
         msg = f"step {step.name} failed{spent}: {exc.message}"
-        raise StepFailedError(msg) from exc
+        final = StepFailedError(msg)
+        # The exit code says why: 4 a conflict, 5 an outside system, 1 a bug, 6 the step.
+        final.exit_code = exc.exit_code
+        raise final from exc

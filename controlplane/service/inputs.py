@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import TenantFile
 
 __all__ = ["load", "tenant_schema"]
+
+log = logging.getLogger(__name__)
 
 
 def tenant_schema() -> dict[str, Any]:
@@ -25,7 +28,12 @@ def tenant_schema() -> dict[str, Any]:
 def load(
     paths: Sequence[Path], platform_file: Path | None = None
 ) -> tuple[PlatformConfig, list[TenantSource]]:
-    """Load the platform and every tenant under `paths`; ConfigError lists all problems."""
-    platform_path = platform_file or loading.find_platform_file(paths)
-    platform = loading.load_platform(platform_path)
-    return platform, loading.load_tenants(paths, platform)
+    """Load the platform and every tenant under `paths`; ConfigError lists all problems.
+
+    When no platform.yaml was found (or it is empty) a warning says which built-in
+    defaults are in force.
+    """
+    loaded = loading.load(paths, platform_file)
+    for notice in loaded.platform.notices:
+        log.warning("%s; pass --platform FILE to use another", notice)
+    return loaded.platform.config, loaded.tenants

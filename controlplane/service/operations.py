@@ -16,7 +16,7 @@ from controlplane.config.loading import TenantSource
 from controlplane.engine.operating import Outcome, Request
 from controlplane.flows import onboarding
 from controlplane.models.operations import OperationStatus
-from controlplane.models.platform import PlatformConfig
+from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.service import planning
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
@@ -91,12 +91,16 @@ def apply(
     its steps verify the real thing (in bulk) and only a drifted tenant gets an operation.
     """
     planning.check_immutable(session, sources)
+    for owner, hosts in planning.check_claims(session, sources, platform).items():
+        session.store.release_hosts(owner, hosts)  # handed to another tenant of this set
     states = session.store.tenant_states()
     kinds: dict[str, str] = {}
     for source in sources:
-        wanted = spec_fingerprint(source.tenant, platform)
-        if not converged(states.get(source.tenant.id), wanted):
+        state = states.get(source.tenant.id)
+        if not converged(state, spec_fingerprint(source.tenant, platform)):
             kinds[source.tenant.id] = onboarding.KIND
+        elif state is not None and _renders_elsewhere(session, platform, state):
+            kinds[source.tenant.id] = onboarding.RECONCILE
     with session.observe(platform):
         if reconcile:
             steady = [s for s in sources if s.tenant.id not in kinds]
@@ -107,6 +111,13 @@ def apply(
             done = list(pool.map(_runner(session, platform, kinds), todo))
     by_id = {o.tenant_id: o for o in done}
     return [by_id.get(s.tenant.id) or ApplyOutcome(s.tenant.id, "unchanged") for s in sources]
+
+
+def _renders_elsewhere(session: Session, platform: PlatformConfig, state: TenantState) -> bool:
+    """Render-mode files are part of what was applied: another folder (a second clone) must
+    get them too, so a converged tenant applied into a different `--out` is reconciled."""
+    rendered = DriverMode.RENDER in (platform.modes.kubernetes, platform.modes.cloudflare)
+    return rendered and state.out_dir != str(session.out_dir.resolve())
 
 
 def _runner(

@@ -15,13 +15,14 @@ from controlplane.config import loading
 from controlplane.config.loading import TenantSource
 from controlplane.engine import diffing
 from controlplane.engine.steps import Change, StepContext
-from controlplane.errors import ConfigError
+from controlplane.errors import ConfigError, ConflictError
 from controlplane.flows import onboarding
 from controlplane.models.operations import StepRecord
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.service.sessions import Session
 from controlplane.steps import kubernetes as kubernetes_steps
+from controlplane.steps import records
 from controlplane.steps.records import spec_fingerprint
 
 __all__ = [
@@ -63,11 +64,57 @@ def check_immutable(session: Session, sources: Iterable[TenantSource]) -> None:
         raise ConfigError(problems)
 
 
+def check_claims(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> dict[str, list[str]]:
+    """Refuse hostnames that recorded tenants own; return hostnames handed over in this set.
+
+    A hostname recorded for tenant B may be claimed by A only when B is in the same set
+    and its new file no longer names it (a swap or a move between tenants): those are
+    returned as {B: [hostnames]}, for `apply` to release before it runs.
+
+    Raises:
+        ConflictError: (exit 4) a file claims a hostname another recorded tenant keeps.
+    """
+    wanted: dict[str, dict[str, str]] = {
+        s.tenant.id: records.desired_hosts(s.tenant, platform) for s in sources
+    }
+    owners = session.store.host_owners([h for hosts in wanted.values() for h in hosts])
+    problems: list[str] = []
+    handed_over: dict[str, list[str]] = {}
+    for source in sources:
+        for host, kind in wanted[source.tenant.id].items():
+            owner = owners.get(host)
+            if owner is None or owner == source.tenant.id:
+                continue
+            if owner in wanted and host not in wanted[owner]:
+                handed_over.setdefault(owner, []).append(host)
+                continue
+            where = source.locate(_host_field(source, host, kind))
+            problems.append(f"{where}: {host} belongs to recorded tenant '{owner}'")
+    if problems:
+        msg = "\n".join(problems) + "\n(free it in that tenant's file first, or pick another name)"
+        raise ConflictError(msg)
+    return handed_over
+
+
+def _host_field(source: TenantSource, host: str, kind: str) -> str:
+    if kind == "subdomain":
+        return "tenant.domains.subdomain" if source.tenant.domains.subdomain else "tenant.id"
+    return f"tenant.domains.custom[{list(source.tenant.domains.custom).index(host)}]"
+
+
 def plan(
     session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
 ) -> list[TenantPlan]:
-    """Compare each tenant file with what is recorded and what is live; changes nothing."""
+    """Compare each tenant file with what is recorded and what is live; changes nothing.
+
+    Raises:
+        ConfigError: a file changed its tenant's id.
+        ConflictError: a file claims a hostname another recorded tenant keeps.
+    """
     check_immutable(session, sources)
+    check_claims(session, sources, platform)
     states = session.store.tenant_states()
     rows = {r["id"]: r for r in session.store.list_tenants()}
     done = session.store.latest_done()

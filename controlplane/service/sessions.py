@@ -25,6 +25,7 @@ from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import StepEvent
 from controlplane.engine.steps import Step, StepContext
 from controlplane.models.platform import DriverMode, PlatformConfig
+from controlplane.models.terraform import TerraformEvent
 from controlplane.state import budgets, database
 from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps import dns as dns_step
@@ -36,6 +37,10 @@ __all__ = ["FAULT_ENV", "Session", "open_session"]
 # SIGKILL itself right after that step is recorded, exactly like `kill -9` between
 # steps. Used by the resume tests; harmless when unset.
 FAULT_ENV = "TENANTCTL_FAULT_KILL_AFTER_STEP"
+# Terraform UI messages shown as progress: one start/still-running/done line per resource.
+_TERRAFORM_PROGRESS = frozenset(
+    {"apply_start", "apply_progress", "apply_complete", "apply_errored", "provision_errored"}
+)
 
 
 @dataclass
@@ -132,9 +137,20 @@ class Session:
     ) -> tuple[terraform.Terraform, postgres.TenantDatabases]:
         """Terraform workspaces and isolation checks of the platform's tenant databases."""
         found: tuple[terraform.Terraform, postgres.TenantDatabases] = self._cached(
-            f"db/{platform.model_dump_json()}", lambda: wiring.database_drivers(platform)
+            f"db/{platform.model_dump_json()}",
+            lambda: wiring.database_drivers(
+                platform,
+                lock_timeout=self.lock_wait,
+                holder=self.holder,
+                on_event=self._terraform_event,
+            ),
         )
         return found
+
+    def _terraform_event(self, event: TerraformEvent) -> None:
+        """Terraform's per-resource progress, as progress of the tenant's database step."""
+        if event.kind in _TERRAFORM_PROGRESS:
+            self.on_event(StepEvent(event.tenant_id, "database", "progress", event.message))
 
     def dns_provider(self, platform: PlatformConfig) -> dns_step.DnsProvider:
         """Cloudflare through the shared request budget (live), or `OUT/<id>/dns.yaml`."""

@@ -58,6 +58,8 @@ class TenantState:
     status: str
     applied_fingerprint: str
     unfinished_operation: bool
+    # Render folder of the newest operation ("" if none): files there are part of "applied".
+    out_dir: str = ""
 
 
 def new_holder(actor: str) -> str:
@@ -225,6 +227,26 @@ class Store:
             ).all()
         return {h: k for h, k in rows}
 
+    def host_owners(self, hostnames: Sequence[str]) -> dict[str, str]:
+        """Recorded owner of each of `hostnames` that has one (one query)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(tenant_hosts.c.hostname, tenant_hosts.c.tenant_id).where(
+                    tenant_hosts.c.hostname.in_(list(hostnames))
+                )
+            ).all()
+        return {h: t for h, t in rows}
+
+    def release_hosts(self, tenant_id: str, hostnames: Sequence[str]) -> None:
+        """Drop the tenant's claim on `hostnames` (its new file no longer names them)."""
+        with self._tx() as conn:
+            conn.execute(
+                tenant_hosts.delete().where(
+                    tenant_hosts.c.tenant_id == tenant_id,
+                    tenant_hosts.c.hostname.in_(list(hostnames)),
+                )
+            )
+
     def owner_of_source(self, source_file: str) -> str | None:
         """The tenant id recorded from `source_file`, if any (ids are immutable)."""
         with self._tx() as conn:
@@ -330,12 +352,21 @@ class Store:
             )
             .exists()
         )
-        query = sa.select(tenants.c.id, tenants.c.status, tenants.c.applied_fingerprint, unfinished)
+        out_dir = (
+            sa.select(operations.c.context["out_dir"].astext)
+            .where(operations.c.tenant_id == tenants.c.id)
+            .order_by(operations.c.created_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa.select(
+            tenants.c.id, tenants.c.status, tenants.c.applied_fingerprint, unfinished, out_dir
+        )
         if ids is not None:
             query = query.where(tenants.c.id.in_(list(ids)))
         with self._tx() as conn:
             return {
-                row[0]: TenantState(row[1], row[2], bool(row[3]))
+                row[0]: TenantState(row[1], row[2], bool(row[3]), row[4] or "")
                 for row in conn.execute(query).all()
             }
 

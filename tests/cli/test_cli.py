@@ -123,18 +123,41 @@ def test_state_store_unreachable_exit_5(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_step_failure_exit_6_hostname_taken_by_recorded_tenant(
+def test_hostname_of_a_recorded_tenant_is_refused_at_plan_time_exit_4(
     configs: Path, tmp_path: Path
 ) -> None:
     assert tenantctl("apply", "-f", str(configs / "acme-retail.yaml"), "--yes")[0] == 0
     other = tmp_path / "other"
     other.mkdir()
-    (other / "copycat.yaml").write_text(
+    copycat = other / "copycat.yaml"
+    copycat.write_text(
         "tenant:\n  id: copycat\n  name: Copycat\n  tier: standard\n  region: us-east-1\n"
         "  domains:\n    custom: [shop.acme.com]\n"
     )
-    code, output = tenantctl("apply", "-f", str(other), "--yes")
-    assert code == 6 and "shop.acme.com (tenant 'tenant-100')" in output
+    want = f"{copycat}:7: tenant.domains.custom[0]: shop.acme.com belongs to recorded tenant"
+    for command in (["plan"], ["apply", "--yes"]):
+        code, output = tenantctl(*command, "-f", str(other))
+        assert code == 4, output
+        assert f"{want} 'tenant-100'" in output
+    assert tenantctl("describe", "copycat")[0] == 3  # nothing recorded, no operation begun
+    _, entries = tenantctl_json("audit", "--tenant", "copycat")
+    assert entries == []
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_two_recorded_tenants_swapping_subdomains_converge(configs: Path) -> None:
+    assert tenantctl("apply", "-f", str(configs), "--yes")[0] == 0
+    acme, cafe = configs / "acme-retail.yaml", configs / "corner-cafe.yaml"
+    acme_sub = yaml.safe_load(acme.read_text())["tenant"]["domains"]["subdomain"]
+    cafe_text = cafe.read_text()
+    cafe_sub = yaml.safe_load(cafe_text)["tenant"].get("domains", {}).get("subdomain")
+    assert cafe_sub, "corner-cafe names its subdomain"
+    acme.write_text(acme.read_text().replace(f"subdomain: {acme_sub}", f"subdomain: {cafe_sub}"))
+    cafe.write_text(cafe_text.replace(f"subdomain: {cafe_sub}", f"subdomain: {acme_sub}"))
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes")
+    assert code == 0, outcomes
+    _, detail = tenantctl_json("describe", "tenant-100")
+    assert f"{cafe_sub}.tenants.example.com" in detail["hosts"]
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -149,3 +172,76 @@ def test_id_is_immutable_once_recorded(configs: Path) -> None:
 def test_help_explains_exit_codes() -> None:
     code, output = tenantctl("--help")
     assert code == 0 and "Exit codes" in output and "6 a step failed" in output
+
+
+@pytest.mark.parametrize(
+    "command", [["audit"], ["plan", "-f", str(EXAMPLES)], ["verify", "tenant-100"], ["get"]]
+)
+def test_state_store_down_is_an_outage_exit_5_never_a_bug(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("TENANTCTL_DATABASE_URL", "postgresql://app:s3cret@127.0.0.1:1/none")
+    code, output = tenantctl(*command)
+    assert code == 5, output
+    assert "cannot reach the state store" in output and "unexpected" not in output
+    assert output.count("error:") == 1 and "s3cret" not in output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_terraform_missing_from_path_exit_5_says_what_to_do(
+    configs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, output = tenantctl("apply", "-f", str(configs / "bluebird-books.yaml"), "--yes")
+    assert code == 5, output
+    assert "terraform binary 'terraform' not found: install Terraform" in output
+    assert output.count("not found: install Terraform") == 2  # progress line + summary
+    assert "tenant 'bluebird': tenant 'bluebird'" not in output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_render_folder_is_part_of_what_was_applied(configs: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "clone-a" / "out", tmp_path / "clone-b" / "out"
+    assert tenantctl("apply", "-f", str(configs), "--yes", "--out", str(first))[0] == 0
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes", "--out", str(second))
+    assert code == 0 and {o["result"] for o in outcomes} == {"repaired"}
+    assert (second / "tenant-100" / "dns.yaml").exists()
+    assert tenantctl("verify", "tenant-100")[0] == 0  # from any directory: recorded folder
+    (second / "tenant-100" / "dns.yaml").unlink()
+    code, output = tenantctl("verify", "tenant-100")
+    assert code == 6 and "dns" in output
+    assert tenantctl("verify", "tenant-100", "--out", str(first))[0] == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_get_one_tenant_prints_an_object_and_reconcile_says_unchanged(configs: Path) -> None:
+    assert tenantctl("apply", "-f", str(configs), "--yes")[0] == 0
+    code, output = tenantctl("get", "bluebird", "-o", "yaml")
+    assert code == 0 and yaml.safe_load(output)["id"] == "bluebird"
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes", "--reconcile")
+    assert code == 0 and {o["result"] for o in outcomes} == {"unchanged"}
+
+
+def test_missing_platform_file_is_said_out_loud(tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "bluebird-books.yaml", tmp_path)
+    code, output = tenantctl("validate", "-f", str(tmp_path))
+    assert code == 0
+    assert f"warning: no platform.yaml found beside {tmp_path}: using built-in defaults" in output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_identity_is_the_id_moves_keep_the_tenant_copies_make_a_new_one(
+    configs: Path, tmp_path: Path
+) -> None:
+    original = configs / "bluebird-books.yaml"
+    assert tenantctl("apply", "-f", str(original), "--yes")[0] == 0
+    moved = tmp_path / "elsewhere" / "bluebird.yaml"
+    moved.parent.mkdir()
+    shutil.copy(configs / "platform.yaml", moved.parent)
+    original.rename(moved)
+    _, plans = tenantctl_json("plan", "-f", str(moved))
+    assert [(p["tenant"], p["action"]) for p in plans] == [("bluebird", "unchanged")]
+    copy = moved.parent / "bluebird-copy.yaml"
+    copy.write_text(moved.read_text().replace("id: bluebird", "id: bluebird-2"))
+    _, plans = tenantctl_json("plan", "-f", str(copy))
+    assert [(p["tenant"], p["action"]) for p in plans] == [("bluebird-2", "create")]

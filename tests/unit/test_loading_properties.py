@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 import yaml
@@ -65,7 +66,8 @@ def _load(text: str) -> None:
         source = loading.load_tenant_text(text, "prop.yaml", PLATFORM)
     except ConfigError as exc:
         assert exc.problems and exc.exit_code == 2
-        lines = text.count("\n") + 1
+        # YAML's line breaks (NEL and the Unicode separators too), as its marks count them.
+        lines = len(re.split("\r\n|[\n\r\x85\u2028\u2029]", text))
         for location, message in exc.problems:
             assert location.file == "prop.yaml" and message
             assert not location.field.endswith("."), location

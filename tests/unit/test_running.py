@@ -98,7 +98,7 @@ def test_resume_after_permanent_failure_skips_finished_steps(
     a = FakeStep(StepName("a"))
     b = FakeStep(StepName("b"), failures=[DriverError("quota exceeded — raise it in the console")])
     first = run_operation(store, CTX, [a, b], fingerprint="spec", clock=clock)
-    assert (first.status, first.exit_code) == ("failed", 6)
+    assert (first.status, first.exit_code) == ("failed", 5)  # an outside system said no
     assert first.message == "step b failed: quota exceeded — raise it in the console"
     records = store.load_steps(first.operation_id)
     assert (records["a"].status, records["b"].status) == (StepStatus.DONE, StepStatus.FAILED)
@@ -166,7 +166,7 @@ def test_any_exception_is_recorded_as_a_failed_step_and_operation(
     buggy = FakeStep(StepName("a"), failures=[KeyError("spec")])
     outcome = run_operation(store, CTX, [buggy], clock=clock)
     record = store.load_steps(outcome.operation_id)["a"]
-    assert (outcome.status, record.status) == ("failed", StepStatus.FAILED)
+    assert (outcome.status, outcome.exit_code, record.status) == ("failed", 1, StepStatus.FAILED)
     assert "unexpected KeyError" in record.last_error
     assert store.operations[outcome.operation_id].status == "failed"
     assert store.actions()[-1] == "operation.failed"
