@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from controlplane import flows, testing
 from controlplane.config import loading
 from controlplane.drivers.cloudflare import CloudflareDns
 from controlplane.engine.steps import StepContext
 from controlplane.errors import CloudflareError
+from controlplane.flows import onboarding
 from controlplane.models.dns import TenantDns
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
@@ -30,6 +32,7 @@ from tests.fakes.cloudflare_fixtures import SDK_BASE_URL, TOKEN, ZONE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "tenant-configs"
 RUNS = 20
+ENGINE_RUNS = 5
 
 
 def _acme() -> TenantDns:
@@ -181,10 +184,10 @@ def _live_examples(zone_id: str) -> tuple[PlatformConfig, list[Tenant]]:
     return live, [source.tenant for source in loading.load_tenants([EXAMPLES], live)]
 
 
-def _onboard_dns_under_faults(
+def _faulty_account(
     monkeypatch: pytest.MonkeyPatch, *, lost_replies: bool
-) -> Counter[int]:
-    """One run: a fresh account, every example tenant's `dns` step once; HTTP statuses seen."""
+) -> tuple[CloudflareEmulator, CloudflareDns]:
+    """A fresh account failing every 3rd request with 429 and every 5th with 500."""
     emulator = CloudflareEmulator(tokens=[TOKEN])
     zone = emulator.add_zone(ZONE)
     emulator.inject(Fault(status=429, every=3, times=None))  # Retry-After: 1
@@ -196,17 +199,32 @@ def _onboard_dns_under_faults(
         transport=httpx.WSGITransport(app=emulator),
         sleep=lambda _seconds: None,
     )
-    platform, tenants = _live_examples(zone)
-    step = DnsStep(driver)
-    for tenant in tenants:  # a raise here would be an engine attempt spent: the bug
-        step.apply(StepContext(tenant, platform, operation_id=f"op-{tenant.id}"))
+    return emulator, driver
 
-    names = Counter(r["name"] for r in emulator.records(zone))
+
+def _assert_one_of_each(
+    emulator: CloudflareEmulator, driver: CloudflareDns, live: tuple[PlatformConfig, list[Tenant]]
+) -> None:
+    """Exactly one record per tenant hostname, one custom hostname per custom domain."""
+    platform, tenants = live
+    names = Counter(r["name"] for r in emulator.records(driver.zone_id))
     want_names = {dns_resources.desired(t, platform).origin for t in tenants}
-    assert names == dict.fromkeys(want_names, 1)  # exactly one record per hostname
-    hosts = sorted(h["hostname"] for h in emulator.hostnames(zone))
-    assert hosts == sorted(h for t in tenants for h in t.domains.custom)  # one per domain
+    assert names == dict.fromkeys(want_names, 1)
+    hosts = sorted(h["hostname"] for h in emulator.hostnames(driver.zone_id))
+    assert hosts == sorted(h for t in tenants for h in t.domains.custom)
     assert all(driver.verify(dns_resources.desired(t, platform)) == [] for t in tenants)
+
+
+def _onboard_dns_under_faults(
+    monkeypatch: pytest.MonkeyPatch, *, lost_replies: bool
+) -> Counter[int]:
+    """One run: a fresh account, every example tenant's `dns` step once; HTTP statuses seen."""
+    emulator, driver = _faulty_account(monkeypatch, lost_replies=lost_replies)
+    live = _live_examples(driver.zone_id)
+    step = DnsStep(driver)
+    for tenant in live[1]:  # a raise here would be an engine attempt spent: the bug
+        step.apply(StepContext(tenant, live[0], operation_id=f"op-{tenant.id}"))
+    _assert_one_of_each(emulator, driver, live)
     return Counter(c.status for c in emulator.calls)
 
 
@@ -220,3 +238,20 @@ def test_example_tenants_onboard_dns_twenty_times_under_periodic_faults(
     assert seen[429] >= RUNS * 5 and seen[500] >= RUNS * 3  # the faults really happened
     if lost_replies:
         assert seen[400] + seen[409] >= RUNS  # duplicates answered for our own lost writes
+
+
+@pytest.mark.parametrize("run", range(ENGINE_RUNS))
+def test_example_tenants_onboard_through_the_engine_without_spending_attempts(
+    monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    del run  # each run: a fresh account and store
+    emulator, driver = _faulty_account(monkeypatch, lost_replies=True)
+    platform, tenants = live = _live_examples(driver.zone_id)
+    store = testing.MemoryStore()
+    steps = onboarding.steps(flows.Dependencies(registry=store, dns_provider=driver))
+    for tenant in tenants:
+        outcome = testing.run_operation(store, StepContext(tenant, platform, ""), steps)
+        assert outcome.status == "succeeded", outcome.message
+        records = store.load_steps(outcome.operation_id)
+        assert {name: r.attempts for name, r in records.items()} == dict.fromkeys(records, 1)
+    _assert_one_of_each(emulator, driver, live)
