@@ -143,6 +143,14 @@ def _scope_on_quota(api: client.ApiClient) -> None:
     )
 
 
+def _premium_class_let_through_the_priority_guard(api: client.ApiClient) -> None:
+    guard = {"scopeName": "PriorityClass", "operator": "In", "values": ["tenant-standard"]}
+    body = {"spec": {"scopeSelector": {"matchExpressions": [guard]}}}
+    client.CoreV1Api(api).patch_namespaced_resource_quota(
+        "tenant-priority-guard", NS, body, _content_type=MERGE
+    )
+
+
 def _raised_limit_range(api: client.ApiClient) -> None:
     body = {"spec": {"limits": [{"type": "Container", "max": {"cpu": "512"}}]}}
     client.CoreV1Api(api).patch_namespaced_limit_range(
@@ -217,6 +225,11 @@ CASES = [
         "another field manager scopes the quota to terminating pods",
         "ResourceQuota", "tenant-quota", steps.ComputeStep,
         _scope_on_quota, ".spec.scopes",
+    ),
+    TamperCase(
+        "merge patch lets pods of higher priority classes past the priority guard",
+        "ResourceQuota", "tenant-priority-guard", steps.ComputeStep,
+        _premium_class_let_through_the_priority_guard, ".spec.scopeSelector.matchExpressions",
     ),
     TamperCase(
         "merge patch raises the LimitRange maximum",

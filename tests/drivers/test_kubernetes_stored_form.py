@@ -74,6 +74,19 @@ def test_a_tenant_with_non_canonical_limits_converges_and_reconciles_with_zero_w
     assert step.differences(ctx) == []
 
 
+def _converged_again_without_a_write(
+    backend: driver.KubernetesClusters,
+    kube_apiserver: Any,
+    scope: kube_models.Scope,
+    desired: list[dict[str, Any]],
+) -> None:
+    """Nothing to report, and a second converge changes and writes nothing."""
+    assert backend.differences(scope, desired) == []
+    kube_apiserver.reset_requests()
+    assert backend.converge(scope, desired) == []
+    assert kube_apiserver.writes() == []
+
+
 def _quota(hard: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -98,10 +111,7 @@ def test_the_driver_compares_quantities_by_value_not_by_spelling(
         "pods": "10",
     }
 
-    assert backend.differences(scope, [_quota(spelled)]) == []
-    kube_apiserver.reset_requests()
-    assert backend.converge(scope, [_quota(spelled)]) == []
-    assert kube_apiserver.writes() == []
+    _converged_again_without_a_write(backend, kube_apiserver, scope, [_quota(spelled)])
     (bigger,) = backend.differences(scope, [_quota({**spelled, "limits.memory": "8193Mi"})])
     assert (bigger.path, bigger.want, bigger.have) == (
         ".spec.hard[limits.memory]",
@@ -124,10 +134,7 @@ def test_what_the_server_defaults_is_not_drift(
     backend.converge(scope, [limits])
     (item,) = kube_apiserver.store.get("LimitRange", "sizes", NS)["spec"]["limits"]
     assert item["defaultRequest"] == {"cpu": "500m", "memory": "1Gi"}  # filled in by the server
-    assert backend.differences(scope, [limits]) == []
-    kube_apiserver.reset_requests()
-    assert backend.converge(scope, [limits]) == []
-    assert kube_apiserver.writes() == []
+    _converged_again_without_a_write(backend, kube_apiserver, scope, [limits])
 
 
 def test_priority_classes_are_not_reapplied_by_every_compute_step(
