@@ -126,7 +126,7 @@ def _exercise_driver(emulator: CloudflareEmulator, dns: CloudflareDns, zone: str
     )
     dns.apply(drift)  # PATCH towards the desired target
     emulator.inject(Fault(status=500, times=1, method="POST", after_write=True))
-    dns.apply(_tenant("lossy"))  # 500 after the write, SDK retry -> 400 81057
+    dns.apply(_tenant("lossy"))  # 500 after the write, driver retry -> 400 81057
     dns.destroy(acme)
 
 
