@@ -249,6 +249,7 @@ class SubprocessRunner:
         """Stdout line by line (a thread drains stderr); kill the process at the timeout."""
         expired = threading.Event()
         timer = threading.Timer(self.timeout, _expire, args=(process, expired))
+        timer.daemon = True
         errors: list[str] = []
         drain = threading.Thread(target=_read_into, args=(process.stderr, errors), daemon=True)
         lines: list[str] = []
@@ -590,7 +591,7 @@ def _cache_lock_held(path: Path, waited: float) -> ConflictError:
         f"{who}{info.get('since', '?')}) — if that process is stopped or hung, end it "
         f"(on {host}: kill {pid}) and re-run; the lock is released when it exits"
     )
-    error.retryable = True
+    # Not retried: the wait already took the whole --lock-timeout the user gave us.
     return error
 
 

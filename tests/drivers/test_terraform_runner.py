@@ -215,7 +215,7 @@ def test_init_behind_a_paused_lock_holder_fails_naming_it(
 
     error = caught.value
     assert error.exit_code == 4
-    assert error.retryable is True
+    assert error.retryable is False  # the wait already spent the caller's whole lock timeout
     assert "held by alice/laptop/4242/op-1" in error.message
     assert f"pid {paused_holder.pid}" in error.message
     assert f"kill {paused_holder.pid}" in error.message
