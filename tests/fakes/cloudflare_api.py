@@ -77,7 +77,7 @@ class Fault:
     after_write: bool = False
     every: int = 1
     drop: bool = False
-    seen: int = field(default=0, init=False, repr=False)
+    seen: int = 0  # matching requests counted so far; start it higher to shift the schedule
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in (None, method)) and self.path_contains in path
