@@ -205,8 +205,8 @@ class TenantDatabases:
             row = self._probe(tenant_id, target, expected)
         except psycopg.Error as exc:
             self._raise_if_outage(target, expected["app_role"], exc)
-            # The server answers its admin, not the tenant: a missing role, database or
-            # CONNECT grant, or a stale password, all repaired by the next apply.
+            # Not an outage: the tenant's own setup is broken (a missing role, database,
+            # schema or CONNECT grant, a stale password), which the next apply repairs.
             return [f"cannot check as {expected['app_role']}: {str(exc).strip()}"]
         return _problems(row, expected)
 
