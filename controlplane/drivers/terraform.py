@@ -546,7 +546,8 @@ class Terraform:
         """The plugin cache is not safe for concurrent installs: one init at a time.
 
         Raises:
-            ConflictError: (retryable) the lock stayed held for `init_lock_timeout` seconds.
+            ConflictError: the lock stayed held for `init_lock_timeout` seconds (not retried:
+                the wait already spent the caller's lock timeout).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / ".init.lock"
