@@ -71,6 +71,7 @@ def database_drivers(
         targets,
         secrets=secrets,
         backend=backend,
+        lock_timeout=f"{lock_timeout:g}s",
         init_lock_timeout=lock_timeout,
         holder=holder,
         on_event=on_event,

@@ -113,7 +113,7 @@ class Target:
     inherit: tuple[str, ...] = ()
 
 
-_AWS_SERVICES = ("ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+_AWS_SERVICES = ("ec2", "iam", "kms", "logs", "rds", "secretsmanager", "sts")
 # The AWS provider and the S3 backend find credentials, profile and region here.
 _AWS_AMBIENT = ("AWS_",)
 # What terraform and its local-exec children may see of the control plane's environment.

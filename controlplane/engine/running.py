@@ -100,27 +100,31 @@ class Runner:
             if record.status is StepStatus.WAITING_RETRY and due and due > self.clock():
                 return record
         previous = self.store.last_done(tenant, step.name)
-        if previous is not None and previous.fingerprint == wanted and self._healthy(step, ctx):
-            done = record.evolve(
-                status=StepStatus.DONE,
-                fingerprint=wanted,
-                skipped=True,
-                outputs=dict(previous.outputs),
-                next_attempt_at=None,
-                finished_at=self.clock(),
-            )
-            self.store.save_step(done, lease)
-            self.on_event(StepEvent(tenant, step.name, "skipped", "unchanged and verified"))
-            return done
+        if previous is not None and previous.fingerprint == wanted:
+            try:
+                if not step.verify(ctx):
+                    return self._skip(step, ctx, record.evolve(fingerprint=wanted), previous, lease)
+            except ControlPlaneError as exc:
+                if exc.retryable:  # an outage: wait for it, never re-apply against it
+                    attempt = record.evolve(fingerprint=wanted, attempts=record.attempts + 1)
+                    return self._after_failure(step, ctx, attempt, lease, exc)
+                # Any other failed read: apply the step, which records what happens.
         return self._attempt(step, ctx, record.evolve(fingerprint=wanted), lease)
 
-    @staticmethod
-    def _healthy(step: Step, ctx: StepContext) -> bool:
-        """Whether the real thing matches; a failing read means "apply it" (which records)."""
-        try:
-            return not step.verify(ctx)
-        except ControlPlaneError:
-            return False
+    def _skip(
+        self, step: Step, ctx: StepContext, record: StepRecord, previous: StepRecord, lease: Lease
+    ) -> StepRecord:
+        """Done without applying: unchanged since `previous` and it still verifies."""
+        done = record.evolve(
+            status=StepStatus.DONE,
+            skipped=True,
+            outputs=dict(previous.outputs),
+            next_attempt_at=None,
+            finished_at=self.clock(),
+        )
+        self.store.save_step(done, lease)
+        self.on_event(StepEvent(ctx.tenant.id, step.name, "skipped", "unchanged and verified"))
+        return done
 
     def _attempt(
         self, step: Step, ctx: StepContext, record: StepRecord, lease: Lease

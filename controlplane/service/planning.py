@@ -49,9 +49,10 @@ class TenantPlan:
 
 def check_immutable(session: Session, sources: Iterable[TenantSource]) -> None:
     """Refuse a file that now declares a different id than the one recorded from it."""
+    owners = {r["source_file"]: r["id"] for r in session.store.list_tenants()}
     problems = []
     for source in sources:
-        recorded = session.store.owner_of_source(str(Path(source.file).resolve()))
+        recorded = owners.get(str(Path(source.file).resolve()))
         if recorded is not None and recorded != source.tenant.id:
             problems.append(
                 (
@@ -151,9 +152,13 @@ def _outputs(
 def drifted(
     session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
 ) -> list[str]:
-    """Tenants (of converged ones) whose live resources no longer verify; call inside observe."""
+    """Tenants (of converged ones) whose live resources no longer verify; call inside observe.
+
+    Tenant records, hostnames and step outputs are read in bulk, live state from the
+    open snapshot: the per-tenant comparison runs in memory.
+    """
     done = session.store.latest_done()
-    steps = session.steps(onboarding.KIND, platform)
+    steps = session.steps(onboarding.KIND, platform, registry=session.store.recorded())
     found: list[str] = []
     for source in sources:
         ctx = session.context(source, platform, _outputs(done, source.tenant.id))

@@ -24,6 +24,7 @@ from controlplane.engine.operating import Operator
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import StepEvent
 from controlplane.engine.steps import Step, StepContext
+from controlplane.engine.stores import TenantRegistry
 from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.models.terraform import TerraformEvent
 from controlplane.state import budgets, database
@@ -110,15 +111,23 @@ class Session:
 
     # -- drivers -------------------------------------------------------------------
 
-    def steps(self, kind: str, platform: PlatformConfig) -> list[Step]:
-        """The steps of flow `kind` with this platform's drivers."""
-        return flows.steps_for(kind, self.dependencies(platform))
+    def steps(
+        self, kind: str, platform: PlatformConfig, registry: TenantRegistry | None = None
+    ) -> list[Step]:
+        """The steps of flow `kind` with this platform's drivers.
 
-    def dependencies(self, platform: PlatformConfig) -> flows.Dependencies:
+        `registry` replaces the state store for steps that read tenant records (a bulk
+        snapshot, for read-only comparisons).
+        """
+        return flows.steps_for(kind, self.dependencies(platform, registry))
+
+    def dependencies(
+        self, platform: PlatformConfig, registry: TenantRegistry | None = None
+    ) -> flows.Dependencies:
         """Build each step's driver for the platform's modes (live or render)."""
         provisioner, isolation = self.database_drivers(platform)
         return flows.Dependencies(
-            registry=self.store,
+            registry=registry or self.store,
             provisioner=provisioner,
             isolation=isolation,
             dns_provider=self.dns_provider(platform),

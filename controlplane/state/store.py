@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from controlplane.state.tables import (
     tenants,
 )
 
-__all__ = ["Store", "TenantRow", "TenantState", "default_actor", "new_holder"]
+__all__ = ["RecordedTenants", "Store", "TenantRow", "TenantState", "default_actor", "new_holder"]
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +247,17 @@ class Store:
                 )
             )
 
-    def owner_of_source(self, source_file: str) -> str | None:
-        """The tenant id recorded from `source_file`, if any (ids are immutable)."""
+    def recorded(self) -> RecordedTenants:
+        """Every tenant row and hostname in two queries: the registry `verify` reads in bulk."""
         with self._tx() as conn:
-            return conn.execute(
-                sa.select(tenants.c.id).where(tenants.c.source_file == source_file)
-            ).scalar_one_or_none()
+            rows = conn.execute(sa.select(tenants)).mappings().all()
+            hosts = conn.execute(
+                sa.select(tenant_hosts.c.hostname, tenant_hosts.c.tenant_id, tenant_hosts.c.kind)
+            ).all()
+        found = RecordedTenants({r["id"]: dict(r) for r in rows})
+        for hostname, tenant_id, kind in hosts:
+            found.hosts.setdefault(tenant_id, {})[hostname] = kind
+        return found
 
     def resolve_host(self, hostname: str) -> str:
         """Return the tenant that owns `hostname`; NotFoundError otherwise (never a default)."""
@@ -597,6 +602,36 @@ class Store:
             query = query.where(audit_log.c.tenant_id == tenant_id)
         with self._tx() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+@dataclass
+class RecordedTenants:
+    """A read-only snapshot of the tenant registry (the steps' `verify` needs no writes)."""
+
+    rows: dict[str, TenantRow]
+    hosts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def get_tenant(self, tenant_id: str) -> TenantRow:
+        """The recorded row; NotFoundError if none."""
+        if tenant_id not in self.rows:
+            msg = f"tenant '{tenant_id}' is not recorded"
+            raise NotFoundError(msg)
+        return self.rows[tenant_id]
+
+    def hosts_of(self, tenant_id: str) -> dict[str, str]:
+        """Hostnames reserved by the tenant, with their kind."""
+        return dict(self.hosts.get(tenant_id, {}))
+
+    def record_tenant(self, spec: Mapping[str, Any], **_: object) -> TenantRow:
+        """A snapshot takes no writes (only verify runs against it)."""
+        raise NotImplementedError(_READ_ONLY)
+
+    def set_status(self, tenant_id: str, status: str, **_: object) -> None:
+        """A snapshot takes no writes (only verify runs against it)."""
+        raise NotImplementedError(_READ_ONLY)
+
+
+_READ_ONLY = "a registry snapshot is read-only"
 
 
 def _insert_audit(conn: sa.Connection, actor: str, entry: AuditEntry) -> None:

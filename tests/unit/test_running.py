@@ -243,3 +243,33 @@ def test_progress_events_name_each_transition(store: MemoryStore, clock: FakeClo
         Runner(store, store, RetryPolicy(max_attempts=1), clock=clock).run(
             CTX.for_operation(op.id), [FakeStep(StepName("b"), failures=[DriverError("no")])], lease
         )
+
+
+@dataclass
+class OutageStep(FakeStep):
+    """Verifies by reading a server that is down (after a first good run)."""
+
+    down: bool = False
+
+    def verify(self, ctx: StepContext) -> list[str]:
+        if self.down:
+            msg = "the shared Postgres is unavailable"
+            raise DriverError(msg, retryable=True)
+        return super().verify(ctx)
+
+
+def test_an_outage_while_verifying_waits_and_never_reapplies(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    step = OutageStep(StepName("database"))
+    run_operation(store, CTX, [step], clock=clock)
+    step.down = True
+    waiting = _operator(store, clock).run(Request("onboard", CTX, [step], fingerprint="again"))
+    record = store.load_steps(waiting.operation_id)["database"]
+    assert (waiting.status, record.status, step.applied) == ("waiting", StepStatus.WAITING_RETRY, 1)
+    assert "unavailable" in record.last_error
+    step.down = False
+    clock.advance(60)
+    done = _operator(store, clock).run(Request("onboard", CTX, [step], fingerprint="again"))
+    assert (done.status, step.applied) == ("succeeded", 1)  # verified, still not re-applied
+    assert store.load_steps(done.operation_id)["database"].skipped
