@@ -39,6 +39,7 @@ EXPORTS = {
     "controlplane.engine.operating": ["Operator", "Outcome", "Request"],
     "controlplane.flows": ["FLOWS", "Dependencies", "steps_for"],
     "controlplane.testing": ["FakeClock", "MemoryStore", "run_operation"],
+    "controlplane.models.kubernetes": ["FieldDifference", "ObjectChange", "Scope"],
     "controlplane.service": [
         "FAULT_ENV",
         "ControlPlaneError",
