@@ -50,6 +50,9 @@ def _subdomain_record(tenant: Tenant, platform: PlatformConfig) -> DnsRecord:
     )
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _document(dns: TenantDns) -> str:
     header = [
         f"# DNS of tenant {dns.tenant_id} (rendered by tenantctl; do not edit).",
@@ -76,7 +79,9 @@ def _document(dns: TenantDns) -> str:
         },
         "spec": {"endpoints": [_endpoint(r) for r in dns.records]},
     }
-    body = yaml.safe_dump(endpoint, sort_keys=False, default_flow_style=False)
+    # The C emitter: same bytes as safe_dump, several times faster (a fleet reconcile
+    # renders this for every tenant to compare it with the file).
+    body = yaml.dump(endpoint, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
     return "\n".join(header) + "\n" + body
 
 
