@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,28 +188,44 @@ def test_dedicated_database_on_self_hosted_postgres(setup: Setup) -> None:
 
 
 def test_kill_9_during_apply_then_rerun_converges(setup: Setup) -> None:
-    step, _ = setup
+    """terraform is killed while it holds its state lock and its psql is mid-transaction.
+
+    The test holds the advisory lock the module's SQL takes first, so terraform is stopped
+    at a known point (no race with a fast apply); then kill -9, release, re-run.
+    """
+    step, url = setup
     ctx = StepContext(make_tenant(A), PlatformConfig(), "op")
     driver = step.provisioner
     assert isinstance(driver, terraform.Terraform)
     unit = database.unit_for(ctx.tenant, ctx.platform)
     workspace = driver.prepare(unit)
-    proc = subprocess.Popen(
-        ["terraform", "apply", "-auto-approve", "-input=false"],
-        cwd=workspace,
-        env=driver.environment(unit),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    lock_info = workspace / ".terraform.tfstate.lock.info"
-    deadline = time.monotonic() + 30
-    while not lock_info.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
+    with psycopg.connect(url, autocommit=True) as gate:
+        gate.execute("SELECT pg_advisory_lock(7311002)")  # apply.sql waits on it
+        proc = subprocess.Popen(
+            ["terraform", "apply", "-auto-approve", "-input=false"],
+            cwd=workspace,
+            env=driver.environment(unit),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its psql dies with it, as under `kill -9 -PGID`
+        )
+        while proc.poll() is None and not _waiting_on_the_gate(gate):
+            pass  # bounded by terraform itself: it reaches the gate or exits
+        assert proc.poll() is None, "terraform ended before reaching the SQL"
+        assert (workspace / ".terraform.tfstate.lock.info").exists()
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        gate.execute("SELECT pg_advisory_unlock(7311002)")
 
     step.apply(ctx)  # the OS dropped the dead process's lock: no manual step needed
     assert step.verify(ctx) == []
+
+
+def _waiting_on_the_gate(gate: psycopg.Connection) -> bool:
+    found = gate.execute(
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 7311002 AND NOT granted"
+    ).fetchone()
+    return found is not None
 
 
 def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup: Setup) -> None:
