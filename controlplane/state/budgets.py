@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -25,31 +26,33 @@ __all__ = ["PostgresRequestBudget"]
 
 log = logging.getLogger(__name__)
 
+# The database clock, one for every host, unless the caller passes its own (tests).
+_NOW = "COALESCE(CAST(:now AS timestamptz), clock_timestamp())"
 _ENSURE = sa.text(
-    "INSERT INTO request_budgets (name, tokens, updated_at) "
-    "VALUES (:name, :capacity, clock_timestamp()) ON CONFLICT (name) DO NOTHING"
+    "INSERT INTO request_budgets (name, tokens, updated_at) "  # noqa: S608
+    f"VALUES (:name, :capacity, {_NOW}) ON CONFLICT (name) DO NOTHING"
 )
 # Tokens available now: what was left plus the refill since the last take, capped.
 _AVAILABLE = (
     "LEAST(CAST(:capacity AS double precision), tokens + :rate * "
-    "GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - updated_at)))"
+    f"GREATEST(0, EXTRACT(EPOCH FROM {_NOW} - updated_at)))"
 )
 # S608: the f-strings join constant fragments only; every value is a bound parameter.
 _TAKE = sa.text(
-    f"UPDATE request_budgets SET tokens = {_AVAILABLE} - 1, updated_at = clock_timestamp() "  # noqa: S608
+    f"UPDATE request_budgets SET tokens = {_AVAILABLE} - 1, updated_at = {_NOW} "  # noqa: S608
     f"WHERE name = :name AND {_AVAILABLE} >= 1 RETURNING tokens"
 )
 _PEEK = sa.text(f"SELECT {_AVAILABLE} FROM request_budgets WHERE name = :name")  # noqa: S608
 _DRAIN = sa.text(
     f"UPDATE request_budgets SET tokens = LEAST({_AVAILABLE}, 1 - :seconds * :rate), "  # noqa: S608
-    "updated_at = clock_timestamp() WHERE name = :name"
+    f"updated_at = {_NOW} WHERE name = :name"
 )
 
 
 class PostgresRequestBudget:
     """Token bucket `name` in the state store; satisfies the drivers' `RequestBudget`."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only knobs, all defaulted
         self,
         engine: sa.Engine,
         name: str,
@@ -57,15 +60,21 @@ class PostgresRequestBudget:
         limit: int = 1200,
         window: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.name = name
         self.capacity = max(1, limit // 4)
         self.rate = (limit - self.capacity) / window
         self.sleep = sleep
-        self._params = {"name": name, "capacity": self.capacity, "rate": self.rate}
+        self._clock = clock
+        self._fixed = {"name": name, "capacity": self.capacity, "rate": self.rate}
         with engine.begin() as conn:
             conn.execute(_ENSURE, self._params)
+
+    @property
+    def _params(self) -> dict[str, object]:
+        return {**self._fixed, "now": self._clock() if self._clock else None}
 
     def try_acquire(self) -> float:
         """Take a token if one is there; return 0, or the seconds until one is due."""

@@ -9,9 +9,9 @@ request budget in Postgres is shared and makes callers wait instead of fail.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -332,16 +332,14 @@ def test_budget_is_shared_by_processes_and_threads(database_url: str, engine: An
 
 
 def test_empty_budget_makes_callers_wait_not_fail(engine: Any) -> None:
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        time.sleep(seconds)
-
-    budget = budgets.PostgresRequestBudget(engine, "cf", limit=8, window=1.0, sleep=sleep)
+    clock = testing.FakeClock(now=datetime.now(UTC))
+    budget = budgets.PostgresRequestBudget(
+        engine, "cf", limit=8, window=1.0, sleep=clock.sleep, clock=clock
+    )
     for _ in range(3):
         budget.acquire()
-    assert waits and all(0 < w < 1 for w in waits)
+    # 2 tokens of burst, then one every 1/6 s: the third caller waited, nobody failed.
+    assert clock.sleeps and all(0 < w < 1 for w in clock.sleeps)
 
 
 def test_a_429_drains_the_shared_budget_for_everyone(
@@ -351,13 +349,10 @@ def test_a_429_drains_the_shared_budget_for_everyone(
     cloudflare_token: str,
 ) -> None:
     del cloudflare_token
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        time.sleep(seconds)
-
-    budget = budgets.PostgresRequestBudget(engine, "cf", limit=1200, window=300.0, sleep=sleep)
+    clock = testing.FakeClock(now=datetime.now(UTC))
+    budget = budgets.PostgresRequestBudget(
+        engine, "cf", limit=1200, window=300.0, sleep=clock.sleep, clock=clock
+    )
     driver = CloudflareDns(
         cloudflare_zone,
         budget=budget,
@@ -367,7 +362,7 @@ def test_a_429_drains_the_shared_budget_for_everyone(
     )
     cloudflare_emulator.inject(Fault(status=429, retry_after=0.2, method="GET"))
     driver.apply(dns_resources.desired(_tenant("acme"), PLATFORM))
-    assert waits and max(waits) >= 0.19
+    assert clock.sleeps and max(clock.sleeps) >= 0.19
     assert budget.available() < 5  # was 300: drained, so other workers hold back too
 
 
