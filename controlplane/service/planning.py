@@ -7,6 +7,7 @@ live state is read in one snapshot per backend and compared per tenant in memory
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from controlplane.service.sessions import Session
 from controlplane.steps import kubernetes as kubernetes_steps
 from controlplane.steps import records
 from controlplane.steps.records import spec_fingerprint
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "TenantPlan",
@@ -162,7 +165,12 @@ def drifted(
     found: list[str] = []
     for source in sources:
         ctx = session.context(source, platform, _outputs(done, source.tenant.id))
-        if any(step.verify(ctx) for step in steps):
+        try:
+            unhealthy = any(step.verify(ctx) for step in steps)
+        except Exception:  # any failure: the operation re-runs the check and records why
+            log.debug("drift check of %s raised", source.tenant.id, exc_info=True)
+            unhealthy = True
+        if unhealthy:
             found.append(source.tenant.id)
     return found
 
