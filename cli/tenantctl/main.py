@@ -120,15 +120,28 @@ def _run(func: Callable[[], T]) -> T:
 
 
 @app.command()
-def validate(files: Files, platform: PlatformOpt = None) -> None:
-    """Check tenant files without touching anything.
+def validate(
+    files: Files,
+    platform: PlatformOpt = None,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="Check the files alone, not against the recorded tenants."),
+    ] = False,
+) -> None:
+    """Check tenant files without changing anything.
 
     Every problem names file, line and field. Checks the schema, the platform rules
-    (regions, residency, tier limits, domains) and collisions across files.
+    (regions, residency, tier limits, domains) and collisions across files; then, when a
+    state store exists (TENANTCTL_DATABASE_URL, or the embedded one after a first
+    apply), ids and hostnames against the recorded tenants: a hostname another tenant
+    keeps is exit 4, an id changed in an applied file exit 2.
 
     Example: tenantctl validate -f tenant-configs/
     """
-    _, sources = _run(lambda: service.inputs.load(files, platform))
+    config, sources = _run(lambda: service.inputs.load(files, platform))
+    if not offline and service.sessions.state_store_exists():
+        session = _open()
+        _run(lambda: service.planning.check_recorded(session, sources, config))
     out.print(f"[green]ok[/green]: {len(sources)} tenant file(s) valid")
 
 

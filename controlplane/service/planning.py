@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TenantPlan",
     "check_immutable",
+    "check_recorded",
     "diff",
     "drifted",
     "plan",
@@ -48,6 +49,14 @@ class TenantPlan:
     action: str
     fields: list[str]
     steps: list[Change]
+
+
+def check_recorded(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> None:
+    """What `validate` checks against the state store: immutable ids, claimed hostnames."""
+    check_immutable(session, sources)
+    check_claims(session, sources, platform)
 
 
 def check_immutable(session: Session, sources: Iterable[TenantSource]) -> None:

@@ -32,7 +32,7 @@ from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps import dns as dns_step
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["FAULT_ENV", "Session", "open_session"]
+__all__ = ["FAULT_ENV", "Session", "open_session", "state_store_exists"]
 
 # Crash-test failpoint: `TENANTCTL_FAULT_KILL_AFTER_STEP=record` makes the process
 # SIGKILL itself right after that step is recorded, exactly like `kill -9` between
@@ -196,12 +196,20 @@ class Session:
 
     @contextlib.contextmanager
     def observe(self, platform: PlatformConfig) -> Iterator[None]:
-        """Observe in bulk: one labelled list per Kubernetes kind, one zone listing."""
+        """Observe in bulk: a list per Kubernetes kind, a zone listing, a query per Postgres."""
         with (
             self.kubernetes(platform).snapshot(kubernetes_steps.INVENTORY),
             self.dns_provider(platform).snapshot(),
+            self.database_drivers(platform)[1].snapshot(),
         ):
             yield
+
+
+def state_store_exists() -> bool:
+    """Whether a state store is configured or was created (nothing is started to find out)."""
+    if os.environ.get("TENANTCTL_DATABASE_URL"):
+        return True
+    return (database.data_dir() / "pgdata" / "PG_VERSION").exists()
 
 
 def open_session(*, actor: str | None = None, **options: Any) -> Session:

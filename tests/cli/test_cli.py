@@ -135,10 +135,11 @@ def test_hostname_of_a_recorded_tenant_is_refused_at_plan_time_exit_4(
         "  domains:\n    custom: [shop.acme.com]\n"
     )
     want = f"{copycat}:7: tenant.domains.custom[0]: shop.acme.com belongs to recorded tenant"
-    for command in (["plan"], ["apply", "--yes"]):
+    for command in (["validate"], ["plan"], ["apply", "--yes"]):
         code, output = tenantctl(*command, "-f", str(other))
         assert code == 4, output
         assert f"{want} 'tenant-100'" in output
+    assert tenantctl("validate", "--offline", "-f", str(other))[0] == 0  # the file alone is fine
     assert tenantctl("describe", "copycat")[0] == 3  # nothing recorded, no operation begun
     _, entries = tenantctl_json("audit", "--tenant", "copycat")
     assert entries == []
