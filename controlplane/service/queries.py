@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from typing import Any
 
 from controlplane.errors import ControlPlaneError
@@ -72,8 +72,8 @@ def _dns_status(
     tenant's last operation recorded); otherwise shows what the last `dns` step recorded.
     """
     recorded = session.store.last_done(row["id"], StepName("dns"))
-    fallback = recorded.outputs.get("custom_hostnames", "[]") if recorded else "[]"
-    result: dict[str, Any] = {"source": "recorded", "custom_hostnames": json.loads(fallback)}
+    hostnames = dns_step.recorded_hostnames(recorded.outputs) if recorded else []
+    result: dict[str, Any] = {"source": "recorded", "custom_hostnames": hostnames}
     try:
         platform = platform or planning.recorded_platform(session, row["id"])
         desired = dns_resources.desired(Tenant.model_validate(row["spec"]), platform)
@@ -82,7 +82,7 @@ def _dns_status(
             statuses = session.dns_provider(platform).status(desired)
             result.update(
                 source="cloudflare",
-                custom_hostnames=json.loads(dns_step.hostnames_json(statuses)),
+                custom_hostnames=[asdict(s) for s in statuses],
             )
     except ControlPlaneError as exc:
         result["error"] = exc.message

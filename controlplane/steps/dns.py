@@ -9,6 +9,7 @@ custom hostname stands (and what the tenant must publish) for `tenantctl describ
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -52,6 +53,12 @@ class DnsProvider(Protocol):
 def hostnames_json(statuses: list[CustomHostnameStatus] | tuple[CustomHostnameStatus, ...]) -> str:
     """Custom hostname statuses as a JSON string (step outputs are str -> str)."""
     return json.dumps([asdict(s) for s in statuses], sort_keys=True)
+
+
+def recorded_hostnames(outputs: Mapping[str, str]) -> list[dict[str, object]]:
+    """The custom hostname statuses a `dns` step recorded (the reader of `hostnames_json`)."""
+    found: list[dict[str, object]] = json.loads(outputs.get("custom_hostnames", "[]"))
+    return found
 
 
 @dataclass(frozen=True)
