@@ -223,7 +223,8 @@ def connect(url: str | None = None) -> sa.Engine:
     """Create an engine for the state store and bring its schema to the newest revision.
 
     Raises:
-        PostgresError: the server cannot be reached (the URL is shown without password).
+        PostgresError: the server cannot be reached (the URL is shown without password),
+            or its schema is newer than this tenantctl.
     """
     engine = sa.create_engine(url or database_url(), pool_pre_ping=True, pool_size=8)
     try:
@@ -234,6 +235,9 @@ def connect(url: str | None = None) -> sa.Engine:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
         msg = f"cannot reach the state store at {shown}: {reason} — check TENANTCTL_DATABASE_URL"
         raise PostgresError(msg, retryable=True) from exc
+    except PostgresError:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -241,10 +245,20 @@ def migrate(engine: sa.Engine) -> None:
     """Apply pending Alembic migrations; concurrent callers serialise on an advisory lock."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head()
+    known = {rev.revision for rev in scripts.walk_revisions()}
     with engine.begin() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
             return
+        if current is not None and current not in known:
+            msg = (
+                f"the state store's schema is at revision {current}, newer than this "
+                f"tenantctl knows (up to {head}): a newer tenantctl migrated it — "
+                "upgrade this one (or point TENANTCTL_DATABASE_URL elsewhere)"
+            )
+            raise PostgresError(msg)
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         config.attributes["connection"] = conn
         log.info("migrating state store to %s", head)

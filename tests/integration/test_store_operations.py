@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controlplane.errors import ConflictError
+from controlplane.errors import ConflictError, PostgresError
 from controlplane.models.operations import AuditEntry, StepName, StepRecord, StepStatus
 from controlplane.state import database
 from controlplane.state.store import Store
@@ -90,3 +90,15 @@ def test_bulk_reads_cover_every_tenant_in_one_call(store: Store) -> None:
         "acme": {"k": "acme"},
         "globex": {"k": "globex"},
     }
+
+
+def test_a_state_store_migrated_by_a_newer_tenantctl_is_refused_with_what_to_do(
+    database_url: str,
+) -> None:
+    engine = database.connect(database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    with pytest.raises(PostgresError, match=r"revision 9999, newer than this tenantctl") as raised:
+        database.connect(database_url)
+    assert raised.value.exit_code == 5 and "upgrade this one" in raised.value.message
