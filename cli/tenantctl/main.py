@@ -433,5 +433,10 @@ def audit(
     )
 
 
+# The HTTP API and its tokens (issue 11): `tenantctl serve`, `tenantctl token ...`.
+from tenantctl import serving  # noqa: E402 - registers on the app defined above
+
+serving.register(app, _run)
+
 if __name__ == "__main__":
     app()

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "api_tokens",
     "audit_log",
     "metadata",
     "operation_steps",
@@ -124,4 +125,21 @@ audit_log = Table(
     Column("tenant_id", Text, index=True),
     Column("action", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+
+# -- API tokens (issue 11) --------------------------------------------------------------
+# Platform tokens carry a role; tenant tokens a tenant. Only the sha256 of a token is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("role", Text),
+    Column("tenant_id", Text, index=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
 )

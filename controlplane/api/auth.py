@@ -1,0 +1,102 @@
+"""Two auth surfaces that never accept each other's tokens.
+
+`platform(role)` guards `/v1/...`: a platform token whose role includes `role`.
+`tenant()` guards `/v1/tenant/{tenant_id}/...`: a tenant token minted for that tenant.
+Every refusal (no token, unknown, expired, revoked, wrong surface, wrong tenant, role
+too low) is written to the audit log with the actor, tenant, action, outcome and
+request id before the 401/403 goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from controlplane.api import context
+from controlplane.service import tokens
+from controlplane.service.tokens import Forbidden, Principal, Unauthenticated
+
+__all__ = ["ANONYMOUS", "platform", "tenant"]
+
+ANONYMOUS = "anonymous"
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _action(request: Request) -> str:
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
+def _denied(
+    request: Request,
+    actor: str,
+    tenant_id: str | None,
+    exc: tokens.Forbidden | tokens.Unauthenticated,
+) -> None:
+    context.audit(
+        request,
+        "auth.denied",
+        actor=actor,
+        tenant_id=tenant_id,
+        outcome="denied",
+        route=_action(request),
+        status=exc.http_status,
+        reason=exc.message,
+    )
+
+
+def _authenticate(request: Request, tenant_id: str | None) -> Principal:
+    try:
+        return tokens.authenticate(context.services(request).session, _bearer(request))
+    except Unauthenticated as exc:
+        _denied(request, ANONYMOUS, tenant_id, exc)
+        raise
+
+
+def platform(role: str) -> Callable[[Request], Principal]:
+    """A dependency: the caller's platform token, whose role includes `role`."""
+
+    def guard(request: Request) -> Principal:
+        target = request.path_params.get("tenant_id")
+        principal = _authenticate(request, target)
+        refusal: Forbidden | None = None
+        if principal.kind != tokens.PLATFORM:
+            refusal = Forbidden(
+                f"a tenant token is valid only under /v1/tenant/{principal.tenant_id}/ — "
+                "platform routes need a platform token"
+            )
+        elif not principal.allows(role):
+            refusal = Forbidden(f"role '{principal.role}' may not do this: it needs '{role}'")
+        if refusal is not None:
+            _denied(request, principal.actor, target or principal.tenant_id, refusal)
+            raise refusal
+        return principal
+
+    return guard
+
+
+def tenant() -> Callable[[Request], Principal]:
+    """A dependency: a tenant token minted for the `{tenant_id}` of the path."""
+
+    def guard(request: Request) -> Principal:
+        target = str(request.path_params.get("tenant_id", ""))
+        principal = _authenticate(request, target)
+        refusal: Forbidden | None = None
+        if principal.kind != tokens.TENANT:
+            refusal = Forbidden(
+                "platform tokens are not valid on /v1/tenant/...: use a tenant token "
+                "(`tenantctl token create --tenant ID`)"
+            )
+        elif principal.tenant_id != target:
+            refusal = Forbidden(f"this token is for another tenant, not '{target}'")
+        if refusal is not None:
+            _denied(request, principal.actor, target, refusal)
+            raise refusal
+        return principal
+
+    return guard

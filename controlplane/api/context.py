@@ -1,0 +1,53 @@
+"""What every route needs, built once per process: the session and the long-lived parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from controlplane.api.problems import request_id
+from controlplane.service import Session, metrics, resolving, submitting, tokens
+
+__all__ = ["Services", "audit", "services"]
+
+
+@dataclass
+class Services:
+    """The session of this API process and what lives as long as it."""
+
+    session: Session
+    submissions: submitting.Submissions
+    resolver: resolving.Resolver
+    metrics: metrics.Metrics
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving `request`."""
+    found: Services = request.app.state.services
+    return found
+
+
+def audit(
+    request: Request,
+    action: str,
+    *,
+    actor: str,
+    tenant_id: str | None,
+    outcome: str,
+    **detail: object,
+) -> None:
+    """Append an audit entry about this request (actor, tenant, action, outcome, request id)."""
+    tokens.audit_request(
+        services(request).session,
+        action,
+        actor=actor,
+        tenant_id=tenant_id,
+        detail={
+            "outcome": outcome,
+            "request_id": request_id(request),
+            "method": request.method,
+            "path": request.url.path,
+            **detail,
+        },
+    )

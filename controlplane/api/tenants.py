@@ -1,0 +1,209 @@
+"""Platform routes (`/v1/tenants`, `/v1/operations`, `/v1/audit`): platform tokens only.
+
+Viewers read; operators also create; every mutation, accepted or refused, is audited
+with the caller's token, the tenant and the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from controlplane.api import auth, context, schemas
+from controlplane.api.context import Services
+from controlplane.service import ControlPlaneError, listing, queries, submitting
+from controlplane.service.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+
+Viewer = Annotated[Principal, Depends(auth.platform("viewer"))]
+Operator = Annotated[Principal, Depends(auth.platform("operator"))]
+Svc = Annotated[Services, Depends(context.services)]
+_PROBLEMS = schemas.problem_responses(
+    {
+        401: "no token, or an unknown, expired or revoked one",
+        403: "the token may not do this (role, or a tenant token)",
+        404: "unknown tenant or operation",
+        422: "invalid input; `errors` names file, line and field",
+    }
+)
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_EXAMPLE_YAML = """tenant:
+  id: tenant-100
+  name: "Acme Retail"
+  tier: enterprise
+  region: us-east-1
+  domains: {subdomain: acme, custom: [shop.acme.com]}
+"""
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A tenant file (root key `tenant:`), as YAML or JSON.",
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}, "example": _EXAMPLE_YAML},
+            "application/json": {
+                "schema": {"type": "object", "required": ["tenant"]},
+                "example": {
+                    "tenant": {
+                        "id": "tenant-100",
+                        "name": "Acme Retail",
+                        "tier": "enterprise",
+                        "region": "us-east-1",
+                    }
+                },
+            },
+        },
+    }
+}
+
+
+class TenantQuery(BaseModel):
+    """Filters and paging of `GET /v1/tenants`."""
+
+    tier: str | None = Field(None, description="Only this tier.")
+    status: str | None = Field(None, description="Only this status.")
+    cursor: str = Field("", description="`next` of the previous page.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+@router.get("/tenants", response_model=schemas.TenantPage, responses=_PROBLEMS)
+def list_tenants(
+    svc: Svc, _caller: Viewer, wanted: Annotated[TenantQuery, Query()]
+) -> dict[str, Any]:
+    """Recorded tenants by id, filtered by tier and status, a page at a time."""
+    page = listing.tenants(
+        svc.session,
+        tier=wanted.tier,
+        status=wanted.status,
+        after=wanted.cursor,
+        limit=wanted.limit,
+    )
+    following = None
+    if page.next_cursor:
+        kept = {k: v for k, v in {"tier": wanted.tier, "status": wanted.status}.items() if v}
+        query = {**kept, "limit": wanted.limit, "cursor": page.next_cursor}
+        following = "/v1/tenants?" + urlencode(query)
+    return {"items": page.items, "next": following}
+
+
+@router.get("/tenants/{tenant_id}", responses=_PROBLEMS)
+def get_tenant(tenant_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
+    """One tenant: spec, hostnames, DNS status, newest operations and their steps."""
+    return queries.describe(svc.session, tenant_id)
+
+
+_CREATE_PROBLEMS = {
+    **_PROBLEMS,
+    **schemas.problem_responses(
+        {
+            409: "recorded already, hostname taken, or the tenant is locked",
+            415: "the body is neither YAML nor JSON",
+        }
+    ),
+}
+
+
+@router.post(
+    "/tenants",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_CREATE_PROBLEMS,
+    openapi_extra=_CREATE_BODY,
+)
+async def create_tenant(
+    request: Request, response: Response, svc: Svc, caller: Operator
+) -> dict[str, str]:
+    """Validate a tenant file like `tenantctl validate` and onboard it in the background.
+
+    Answers 202 once the operation is recorded (`Location` and `operation_url` follow it).
+    """
+    media = request.headers.get("content-type", "application/yaml").split(";")[0].strip()
+    body = await request.body()
+    try:
+        if media not in (*_YAML_TYPES, "application/json"):
+            raise HTTPException(415, f"send the tenant file as YAML or JSON, not {media}")
+        accepted = await run_in_threadpool(_create, svc, media, body, caller)
+    except (ControlPlaneError, HTTPException) as exc:
+        status = getattr(exc, "http_status", getattr(exc, "status_code", 500))
+        reason = str(getattr(exc, "message", getattr(exc, "detail", "")))[:500]
+        _audit_create(request, caller, None, "refused", status=status, error=reason)
+        raise
+    url = f"/v1/operations/{accepted.operation_id}"
+    _audit_create(request, caller, accepted.tenant_id, "accepted", operation=accepted.operation_id)
+    response.headers["Location"] = url
+    return {
+        "tenant_id": accepted.tenant_id,
+        "operation_id": accepted.operation_id,
+        "operation_url": url,
+    }
+
+
+def _create(svc: Services, media: str, body: bytes, caller: Principal) -> submitting.Accepted:
+    source = submitting.parse_tenant(body, media, svc.submissions.platform)
+    return svc.submissions.create(source, actor=caller.actor)
+
+
+def _audit_create(
+    request: Request, caller: Principal, tenant_id: str | None, outcome: str, **detail: object
+) -> None:
+    context.audit(
+        request,
+        "api.tenant.create",
+        actor=caller.actor,
+        tenant_id=tenant_id,
+        outcome=outcome,
+        **detail,
+    )
+
+
+@router.get("/operations/{operation_id}", response_model=schemas.Operation, responses=_PROBLEMS)
+def get_operation(operation_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
+    """An operation and its steps; poll it after a 202 until the status is final."""
+    return listing.operation(svc.session, operation_id)
+
+
+@router.get("/tenants/{tenant_id}/diff", response_model=schemas.Diff, responses=_PROBLEMS)
+def diff_tenant(tenant_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
+    """Field-level differences between a tenant's recorded spec and its live objects."""
+    rows = listing.diff(svc.session, tenant_id)
+    return {"tenant_id": tenant_id, "in_sync": not rows, "differences": rows}
+
+
+@router.get("/tenants/{tenant_id}/verify", response_model=schemas.Verification, responses=_PROBLEMS)
+def verify_tenant(tenant_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
+    """Each onboarding step's check of the tenant's real resources (reads only)."""
+    problems = listing.verify(svc.session, tenant_id)
+    return {"tenant_id": tenant_id, "healthy": not problems, "problems": problems}
+
+
+class AuditQuery(BaseModel):
+    """Filters and paging of `GET /v1/audit`."""
+
+    tenant: str | None = Field(None, description="Only entries about this tenant.")
+    action: str | None = Field(None, description="Only this action.")
+    actor: str | None = Field(None, description="Only this actor.")
+    before: int | None = Field(None, ge=1, description="`next` of the previous page.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+@router.get("/audit", response_model=schemas.AuditPage, responses=_PROBLEMS)
+def audit_log(svc: Svc, _caller: Viewer, wanted: Annotated[AuditQuery, Query()]) -> dict[str, Any]:
+    """The append-only audit log, newest first."""
+    found = listing.AuditFilter(
+        wanted.tenant, wanted.action, wanted.actor, wanted.before, wanted.limit
+    )
+    items = listing.audit(svc.session, found)
+    following = None
+    if len(items) == wanted.limit:
+        kept = {"tenant": wanted.tenant, "action": wanted.action, "actor": wanted.actor}
+        query = {k: v for k, v in kept.items() if v}
+        following = "/v1/audit?" + urlencode(
+            {**query, "limit": wanted.limit, "before": items[-1]["id"]}
+        )
+    return {"items": items, "next": following}

@@ -1,0 +1,177 @@
+"""Create a tenant from a request body: validate like a file, then onboard in the background.
+
+The HTTP API answers 202 as soon as the operation is recorded (the tenant's lease is
+held and its first step started) and the onboarding flow goes on in a thread, through
+the same `operations.run` as `tenantctl apply`; `GET /v1/operations/{id}` follows it.
+A queue worker takes over this role later (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controlplane.config import loading
+from controlplane.config.loading import TenantSource
+from controlplane.engine.operating import Outcome
+from controlplane.engine.running import StepEvent
+from controlplane.errors import (
+    ConfigError,
+    ConflictError,
+    ControlPlaneError,
+    DriverError,
+    NotFoundError,
+    SourceLocation,
+    StepFailedError,
+)
+from controlplane.flows import onboarding
+from controlplane.models.platform import PlatformConfig
+from controlplane.service import operations, planning
+from controlplane.service.sessions import Session
+from controlplane.state.store import Store
+
+__all__ = ["Accepted", "Submissions", "parse_tenant"]
+
+log = logging.getLogger(__name__)
+
+# What a finished-at-once run's exit code means as an error (the exit-code table).
+_BY_EXIT: Mapping[int, type[ControlPlaneError]] = {
+    2: ConfigError,
+    3: NotFoundError,
+    4: ConflictError,
+    5: DriverError,
+    6: StepFailedError,
+}
+
+
+def parse_tenant(body: bytes, media_type: str, platform: PlatformConfig) -> TenantSource:
+    """Validate a tenant file sent as YAML or JSON; problems name line and field.
+
+    JSON is YAML, so both go through the same loader and report lines of the body as
+    sent (a JSON body indented with tabs is re-indented first: YAML refuses tabs).
+
+    Raises:
+        ConfigError: every problem of the body, each with line and field.
+    """
+    is_json = "json" in media_type
+    label = "request.json" if is_json else "request.yaml"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([(SourceLocation(label, None, ""), "the body is not UTF-8")]) from exc
+    if is_json:
+        text = _json_text(text, label)
+    source = loading.load_tenant_text(text, label, platform)
+    return dataclasses.replace(source, file=f"api/{source.tenant.id}.yaml")
+
+
+def _json_text(text: str, label: str) -> str:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = SourceLocation(label, exc.lineno, "")
+        raise ConfigError([(where, f"not JSON: {exc.msg} (column {exc.colno})")]) from exc
+    return json.dumps(data, indent=2) if "\t" in text else text
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An accepted request: the operation that carries it out."""
+
+    tenant_id: str
+    operation_id: str
+
+
+@dataclass
+class Submissions:
+    """Background operations of one API process (stopped at shutdown)."""
+
+    session: Session
+    platform: PlatformConfig
+    start_wait: float = 60.0
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def create(self, source: TenantSource, *, actor: str) -> Accepted:
+        """Onboard a tenant that is not recorded yet; return once its operation began.
+
+        Raises:
+            ConflictError: the tenant is recorded already, a hostname is taken, or its
+                lock is held.
+            ControlPlaneError: the operation could not begin (its class says why).
+        """
+        tenant_id = source.tenant.id
+        if self._recorded(tenant_id):
+            msg = (
+                f"tenant '{tenant_id}' is recorded already — change it with "
+                "`tenantctl apply -f` on its file"
+            )
+            raise ConflictError(msg)
+        planning.check_claims(self.session, [source], self.platform)
+        return self._start(source, actor)
+
+    def _recorded(self, tenant_id: str) -> bool:
+        try:
+            self.session.store.get_tenant(tenant_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def _start(self, source: TenantSource, actor: str) -> Accepted:
+        began = threading.Event()
+        result: list[Outcome] = []
+
+        def first_event(_event: StepEvent) -> None:
+            began.set()
+
+        worker = dataclasses.replace(
+            self.session,
+            store=Store(self.session.store.engine, actor=actor),
+            holder="",
+            on_event=first_event,
+            cancel=self._cancel,
+        )
+
+        def run() -> None:
+            try:
+                result.append(operations.run(worker, onboarding.KIND, source, self.platform))
+            finally:
+                began.set()
+
+        thread = threading.Thread(target=run, name=f"create-{source.tenant.id}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        began.wait(self.start_wait + self.session.lock_wait)
+        return self._accepted(worker, source.tenant.id, result)
+
+    @staticmethod
+    def _accepted(worker: Session, tenant_id: str, result: list[Outcome]) -> Accepted:
+        if result and not result[0].operation_id:
+            outcome = result[0]
+            error = _BY_EXIT.get(outcome.exit_code, ControlPlaneError)
+            message = outcome.message or f"the operation did not begin ({outcome.status})"
+            if error is ConfigError:
+                raise ConfigError([(SourceLocation("request", None, ""), message)])
+            raise error(message)
+        if result:
+            return Accepted(tenant_id, result[0].operation_id)
+        newest = worker.store.operations_of(tenant_id, limit=1)
+        if not newest:
+            msg = f"tenant '{tenant_id}': the operation did not begin in time; retry"
+            raise ConflictError(msg, retryable=True)
+        return Accepted(tenant_id, str(newest[0]["id"]))
+
+    def drain(self, timeout: float = 300.0) -> None:
+        """Wait for the running operations to end by themselves (a graceful stop)."""
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask running operations to stop at the next step boundary, and wait for them."""
+        self._cancel.set()
+        for thread in self._threads:
+            thread.join(timeout)

@@ -1,0 +1,60 @@
+"""LISTEN for tenant changes: the trigger of migration 0004 NOTIFYs the changed tenant's id.
+
+Each API replica runs one listener on its own connection. After every (re)connect the
+caller is told to reload everything, because changes made while it was disconnected
+were not delivered to it; after that, each notification names one tenant (or `*`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+import sqlalchemy as sa
+
+__all__ = ["CHANNEL", "EVERYTHING", "listen"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tenantctl_tenants"
+EVERYTHING = "*"
+_RECONNECT_PAUSE = 1.0
+
+
+def listen(
+    engine: sa.Engine,
+    on_change: Callable[[str], None],
+    *,
+    on_connect: Callable[[], None],
+    stop: threading.Event,
+    poll: float = 0.25,
+) -> None:
+    """Call `on_change(tenant_id)` per notification until `stop` is set; reconnect on outages.
+
+    `on_connect` runs after each LISTEN took effect, so no change falls between a reload
+    and the first notification.
+    """
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                on_connect()
+                _deliver(conn, on_change, stop, poll)
+        except psycopg.OperationalError as exc:
+            shown = engine.url.render_as_string(hide_password=True)
+            log.warning("tenant change listener lost %s: %s; reconnecting", shown, exc)
+            stop.wait(_RECONNECT_PAUSE)
+
+
+def _deliver(
+    conn: psycopg.Connection[tuple[object, ...]],
+    on_change: Callable[[str], None],
+    stop: threading.Event,
+    poll: float,
+) -> None:
+    while not stop.is_set():
+        for note in conn.notifies(timeout=poll):
+            on_change(note.payload)

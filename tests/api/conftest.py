@@ -1,0 +1,73 @@
+"""An API over the per-test database: a TestClient, tokens of each kind, recorded tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from controlplane import api, service
+from controlplane.service import tokens
+from controlplane.steps import records
+from controlplane.steps.records import spec_fingerprint
+from tests.conftest import EXAMPLES
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app, its session and one token per kind."""
+
+    client: TestClient
+    session: service.Session
+    admin: str
+    operator: str
+    viewer: str
+
+    def as_(self, token: str) -> dict[str, str]:
+        """Headers authenticating as `token`."""
+        return {"Authorization": f"Bearer {token}"}
+
+
+def record(session: service.Session, file: str, status: str = "active") -> str:
+    """Record an example tenant as `apply` would (spec, hostnames), with `status`."""
+    platform, sources = service.inputs.load([EXAMPLES / file])
+    tenant = sources[0].tenant
+    session.store.record_tenant(
+        tenant.model_dump(mode="json"),
+        fingerprint=spec_fingerprint(tenant, platform),
+        source_file=str(EXAMPLES / file),
+        hosts=records.desired_hosts(tenant, platform),
+    )
+    session.store.set_status(tenant.id, status)
+    return tenant.id
+
+
+def mint(session: service.Session, name: str, **scope: object) -> str:
+    """A new token (platform with `role=`, tenant with `tenant_id=`)."""
+    token, _row = tokens.create(session, name, ttl=timedelta(hours=1), **scope)  # type: ignore[arg-type]
+    return token
+
+
+@pytest.fixture
+def platform_file() -> Path:
+    return EXAMPLES / "platform.yaml"
+
+
+@pytest.fixture
+def served(cli_env: dict[str, str], platform_file: Path, tmp_path: Path) -> Iterator[Api]:
+    """The API on the per-test database, its lifespan running (resolver index loaded)."""
+    config, _ = service.inputs.load([], platform_file)
+    session = service.open_session(actor="api-test", lock_wait=5.0, out_dir=tmp_path / "out")
+    app = api.create_app(session, config, audit_every=0.2)
+    with TestClient(app) as client:
+        yield Api(
+            client,
+            session,
+            admin=mint(session, "admin", role="admin"),
+            operator=mint(session, "ops", role="operator"),
+            viewer=mint(session, "watcher", role="viewer"),
+        )

@@ -1,0 +1,43 @@
+"""Pin the public names of the API package and the service modules it added."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "controlplane.api": ["create_app"],
+    "controlplane.service.tokens": [
+        "PLATFORM",
+        "ROLES",
+        "TENANT",
+        "Forbidden",
+        "Principal",
+        "TokenRow",
+        "Unauthenticated",
+        "audit_request",
+        "authenticate",
+        "create",
+        "list_tokens",
+        "revoke",
+        "status_of",
+    ],
+    "controlplane.service.resolving": [
+        "Decision",
+        "FailureLog",
+        "HostIndex",
+        "Resolver",
+        "RoutingRow",
+        "normalise_host",
+    ],
+    "controlplane.service.metrics": ["CONTENT_TYPE", "Metrics"],
+}
+
+
+@pytest.mark.parametrize(("module", "names"), EXPORTS.items())
+def test_all_is_pinned_and_importable(module: str, names: list[str]) -> None:
+    loaded = importlib.import_module(module)
+    assert sorted(loaded.__all__) == sorted(names)
+    for name in names:
+        assert hasattr(loaded, name), f"{module}.{name}"
