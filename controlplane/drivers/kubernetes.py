@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -838,8 +839,15 @@ class RenderedClusters:
         have = path.read_text() if path.exists() else None
         if have == self._dump(desired):
             return []
-        state = "<absent>" if have is None else "<older render>"
-        return [FieldDifference(str(path), ".", "<rendered>", state)]
+        if have is None:
+            return [FieldDifference(str(path), ".", "<rendered>", "<absent>")]
+        try:
+            rendered = [d for d in yaml.load_all(have, Loader=_YAML_LOADER) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            return [FieldDifference(str(path), ".", "<rendered>", "<not YAML>")]
+        found = _file_differences({_key(d): d for d in desired}, _by_key(rendered))
+        # Same objects, other bytes (order, formatting): still rewrite the file.
+        return found or [FieldDifference(str(path), ".", "<rendered>", "<other formatting>")]
 
     def converge(
         self,
@@ -880,6 +888,42 @@ class RenderedClusters:
         with contextlib.suppress(OSError):
             folder.rmdir()
             folder.parent.rmdir()
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _by_key(docs: Sequence[Mapping[str, Any]]) -> dict[_Key, Mapping[str, Any]]:
+    found: dict[_Key, Mapping[str, Any]] = {}
+    for doc in docs:
+        with contextlib.suppress(KeyError, TypeError):
+            found[_key(doc)] = doc
+    return found
+
+
+def _file_differences(
+    wanted: Mapping[_Key, Mapping[str, Any]], rendered: Mapping[_Key, Mapping[str, Any]]
+) -> list[FieldDifference]:
+    """Field-level differences between the objects wanted and those in a rendered file."""
+    found = [
+        FieldDifference(_target(key), ".", "<absent>", "<not wanted>")
+        for key in rendered
+        if key not in wanted
+    ]
+    for key, want in wanted.items():
+        have = rendered.get(key)
+        if have is None:
+            found.append(FieldDifference(_target(key), ".", "<rendered>", "<absent>"))
+            continue
+        paths = dict.fromkeys(p for p, _ in (*_leaves(dict(want)), *_leaves(dict(have))))
+        found.extend(
+            FieldDifference(
+                _target(key), _dotted(path), _show(path, a, False), _show(path, b, False)
+            )
+            for path in paths
+            if (a := _at(want, path)) != (b := _at(have, path))
+        )
+    return found
 
 
 def _write(path: Path, text: str) -> None:

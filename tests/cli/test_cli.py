@@ -246,3 +246,17 @@ def test_identity_is_the_id_moves_keep_the_tenant_copies_make_a_new_one(
     copy.write_text(moved.read_text().replace("id: bluebird", "id: bluebird-2"))
     _, plans = tenantctl_json("plan", "-f", str(copy))
     assert [(p["tenant"], p["action"]) for p in plans] == [("bluebird-2", "create")]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_diff_in_render_mode_is_field_level(configs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert tenantctl("apply", "-f", str(configs), "--yes", "--out", str(out))[0] == 0
+    assert tenantctl("diff", "-f", str(configs), "--out", str(out))[0] == 0
+    compute = out / "bluebird" / "kubernetes" / "compute.yaml"
+    compute.write_text(compute.read_text().replace("pods: '50'", "pods: '500'"))
+    code, rows = tenantctl_json("diff", "-f", str(configs), "--out", str(out))
+    assert code == 7
+    assert [(r["tenant"], r["field"], r["want"], r["have"]) for r in rows] == [
+        ("bluebird", ".spec.hard.pods", "'50'", "'500'")
+    ]
