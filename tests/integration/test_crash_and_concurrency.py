@@ -129,3 +129,26 @@ def test_lock_timeout_zero_fails_fast_with_lock_message(
     assert result.returncode == 4
     assert "tenant 'globex' is locked by other-run" in result.stderr
     assert os.environ.get(FAULT_ENV) is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_finishes_running_steps_says_what_resumes_and_the_next_apply_does(
+    cli_env: dict[str, str], configs: Path
+) -> None:
+    proc = subprocess.Popen(
+        [*TENANTCTL, "apply", "-f", str(configs), "--yes", "--parallel", "1"],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the first step finished: the run is under way
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, first + rest
+    assert "interrupted" in rest and "resume at their first unfinished step" in rest
+    rerun = _tenantctl(cli_env, "apply", "-f", str(configs), "--yes", "-o", "json")
+    assert rerun.returncode == 0, rerun.stderr
+    listed = json.loads(_tenantctl(cli_env, "get", "-o", "json").stdout)
+    assert {t["status"] for t in listed} == {"active"}
