@@ -8,12 +8,14 @@ snapshot per backend; only tenants that are not converged (or drifted, with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from controlplane.config.loading import TenantSource
 from controlplane.engine.operating import Outcome, Request
+from controlplane.errors import ControlPlaneError
 from controlplane.flows import onboarding
 from controlplane.models.operations import OperationStatus
 from controlplane.models.platform import DriverMode, PlatformConfig
@@ -23,6 +25,8 @@ from controlplane.state.store import TenantState
 from controlplane.steps.records import spec_fingerprint
 
 __all__ = ["ApplyOutcome", "apply", "run"]
+
+log = logging.getLogger(__name__)
 
 # What `apply` reports per tenant, by the operation's final status.
 _ACTIONS = {
@@ -127,7 +131,14 @@ def _runner(
         kind = kinds[source.tenant.id]
         if session.cancel.is_set():
             return ApplyOutcome(source.tenant.id, "interrupted", message="not started")
-        outcome = run(session, kind, source, platform)
+        try:
+            outcome = run(session, kind, source, platform)
+        except ControlPlaneError as exc:  # before any operation began (drivers, lock)
+            return ApplyOutcome(source.tenant.id, "failed", "", exc.message, exc.exit_code)
+        except Exception as exc:  # a bug: this tenant fails, the others keep their outcomes
+            log.debug("apply of %s raised", source.tenant.id, exc_info=True)
+            message = f"unexpected {type(exc).__name__}: {exc} (a bug in tenantctl)"
+            return ApplyOutcome(source.tenant.id, "failed", "", message, 1)
         action = _ACTIONS.get(outcome.status, outcome.status)
         if action == "applied" and kind == onboarding.RECONCILE:
             action = "repaired"
