@@ -12,6 +12,7 @@ state: it connects as the tenant's app role and checks isolation on the server i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,6 +75,10 @@ class IsolationChecker(Protocol):
 
     def check(self, tenant_id: str, target: str, expected: Mapping[str, str]) -> list[str]:
         """Isolation problems, empty when healthy."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Observe in bulk: inside the block, checks read one catalog query per server."""
         ...
 
 
