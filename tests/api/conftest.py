@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +18,8 @@ from controlplane.service import tokens
 from controlplane.steps import records
 from controlplane.steps.records import spec_fingerprint
 from tests.conftest import EXAMPLES
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,17 @@ def served(cli_env: dict[str, str], platform_file: Path, tmp_path: Path) -> Iter
             operator=mint(session, "ops", role="operator"),
             viewer=mint(session, "watcher", role="viewer"),
         )
+
+
+def eventually(check: Callable[[], T | None], *, within: float) -> T:
+    """Poll `check` until it returns something (not None) or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    pause = threading.Event()
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            msg = f"not seen within {within} s"
+            raise AssertionError(msg)
+        pause.wait(0.01)  # a poll interval, not an assertion about timing

@@ -1,0 +1,103 @@
+"""Two `tenantctl serve` processes on one state store: each keeps its index current."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controlplane import service
+from tests.api.conftest import eventually, mint
+from tests.conftest import EXAMPLES
+
+HOST = "bluebird.tenants.example.com"
+FINAL = {"succeeded", "failed", "interrupted", "waiting"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _serve(env: dict[str, str], workdir: Path, name: str) -> Iterator[httpx.Client]:
+    port = _free_port()
+    log = (workdir / f"{name}.log").open("w")
+    command = [
+        sys.executable, "-m", "tenantctl.main", "serve", "--port", str(port),
+        "--platform", str(EXAMPLES / "platform.yaml"), "--out", str(workdir / "out"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        eventually(lambda: _ready(client, process), within=60)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def _ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool | None:
+    assert process.poll() is None, "serve exited"
+    try:
+        return client.get("/readyz").status_code == 200 or None
+    except httpx.TransportError:
+        return None
+
+
+def _resolves(client: httpx.Client, token: str, want: int) -> bool | None:
+    response = client.get("/v1/resolve", params={"host": HOST}, headers=_auth(token))
+    return response.status_code == want or None
+
+
+def _finished(client: httpx.Client, url: str, token: str) -> dict[str, object] | None:
+    found: dict[str, object] = client.get(url, headers=_auth(token)).json()
+    return found if found["status"] in FINAL else None
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.slow
+def test_a_tenant_created_on_one_replica_resolves_on_both_and_suspension_too(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    session = service.open_session(actor="replica-test")
+    operator, viewer = mint(session, "ci", role="operator"), mint(session, "gw", role="viewer")
+    with _serve(cli_env, tmp_path, "a") as first, _serve(cli_env, tmp_path, "b") as second:
+        assert _resolves(second, viewer, 404)
+        created = first.post(
+            "/v1/tenants",
+            content=(EXAMPLES / "bluebird-books.yaml").read_bytes(),
+            headers={**_auth(operator), "Content-Type": "application/yaml"},
+        )
+        assert created.status_code == 202, created.text
+        # Recorded by the first step: known on both replicas (503 until active) within 1 s.
+        for replica in (second, first):
+            eventually(
+                lambda r=replica: _resolves(r, viewer, 503) or _resolves(r, viewer, 200), within=1
+            )
+        url = created.json()["operation_url"]
+        operation = eventually(lambda: _finished(second, url, viewer), within=300)
+        assert operation["status"] == "succeeded", operation
+        for replica in (first, second):
+            eventually(lambda r=replica: _resolves(r, viewer, 200), within=1)
+        session.store.set_status("bluebird", "suspended")
+        for replica in (first, second):
+            eventually(lambda r=replica: _resolves(r, viewer, 403), within=1)
+    lines = [
+        json.loads(x) for x in (tmp_path / "b.log").read_text().splitlines() if x.startswith("{")
+    ]
+    outcomes = {line["outcome"] for line in lines if line["host"] == HOST}
+    assert {"unknown", "routed", "suspended"} <= outcomes
