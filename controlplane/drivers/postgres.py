@@ -299,11 +299,12 @@ class TenantDatabases:
         so the catalog is what is proven (see docs/database.md). The snapshot belongs to
         the calling thread: threads that apply changes keep checking live.
         """
+        outer = getattr(self._local, "catalogs", None)
         self._local.catalogs = {}
         try:
             yield
         finally:
-            self._local.catalogs = None
+            self._local.catalogs = outer
 
     def check(self, tenant_id: str, target: str, expected: Mapping[str, str]) -> list[str]:
         """Problems with the tenant's database isolation (empty when healthy).

@@ -114,6 +114,15 @@ def test_a_snapshot_belongs_to_its_thread(fleet: Fleet) -> None:
     assert fleet.checker.connections - before == 2  # the catalog, and B's own login
 
 
+def test_a_nested_snapshot_leaves_the_outer_one_open(fleet: Fleet) -> None:
+    before = fleet.checker.connections
+    with fleet.checker.snapshot():
+        with fleet.checker.snapshot():
+            fleet.checker.check(A, *fleet.expected(A))
+        assert fleet.checker.check(B, *fleet.expected(B)) == []
+    assert fleet.checker.connections - before == 2  # one catalog read per snapshot
+
+
 @dataclass(frozen=True)
 class Drift:
     reason: str
