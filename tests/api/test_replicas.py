@@ -91,9 +91,7 @@ def test_a_tenant_created_on_one_replica_resolves_on_both_and_suspension_too(
         assert created.status_code == 202, created.text
         # Recorded by the first step: known on both replicas (503 until active) within 1 s.
         for replica in (second, first):
-            eventually(
-                lambda r=replica: _resolves(r, viewer, 503) or _resolves(r, viewer, 200), within=1
-            )
+            eventually(partial(_known, replica, viewer), within=1)
         url = created.json()["operation_url"]
         operation = eventually(lambda: _finished(second, url, viewer), within=300)
         assert operation["status"] == "succeeded", operation
