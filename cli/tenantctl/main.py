@@ -25,6 +25,7 @@ from rich.markup import escape
 
 from controlplane import service
 from controlplane.service import ControlPlaneError, StepEvent
+from tenantctl import lifecycle as _lifecycle
 from tenantctl.output import Format, emit
 
 __all__ = ["app"]
@@ -437,6 +438,9 @@ def audit(
 from tenantctl import serving  # noqa: E402 - registers on the app defined above
 
 serving.register(app, _run)
+
+# create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
+_lifecycle.register(app, run=_run, interruptible=_interruptible, err=err)
 
 if __name__ == "__main__":
     app()

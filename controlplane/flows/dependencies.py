@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.engine.stores import TenantRegistry
-from controlplane.steps import database, dns
+from controlplane.steps import database, dns, importing
 from controlplane.steps import kubernetes as kubernetes_steps
 
 __all__ = ["Dependencies"]
@@ -25,3 +25,7 @@ class Dependencies:
     passwords: kubernetes_steps.PasswordSource | None = None
     # Cloudflare (live) or the dns.yaml writer (render); the dns step runs when given.
     dns_provider: dns.DnsProvider | None = None
+    # The tenant's own data (import, login switch, row visibility) and where initial data
+    # comes from: the `import` step runs when both are given; suspend/resume need the first.
+    tenant_data: importing.TenantData | None = None
+    data_sources: importing.DataSource | None = None

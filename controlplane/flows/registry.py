@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from controlplane.engine.steps import Step
 from controlplane.errors import NotFoundError
-from controlplane.flows import onboarding
+from controlplane.flows import onboarding, suspending
 from controlplane.flows.dependencies import Dependencies
 
 __all__ = ["FLOWS", "steps_for"]
@@ -14,6 +14,8 @@ __all__ = ["FLOWS", "steps_for"]
 FLOWS: dict[str, Callable[[Dependencies], list[Step]]] = {
     onboarding.KIND: onboarding.steps,
     onboarding.RECONCILE: onboarding.steps,
+    suspending.SUSPEND: suspending.suspend_steps,
+    suspending.RESUME: suspending.resume_steps,
 }
 
 

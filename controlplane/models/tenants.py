@@ -124,9 +124,15 @@ class Lifecycle(_Strict):
 
 
 class DataImport(_Strict):
-    """Optional initial data import."""
+    """Optional initial data import: CSV / JSON Lines files under an S3 prefix or a folder.
 
-    source: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
+    A local folder is `file:///abs/path`, an absolute path or one starting with `./` or
+    `../` (relative to the tenant file's folder).
+    """
+
+    source: str = Field(
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|file:///\S*|\.{0,2}/\S*)$"
+    )
 
 
 Scalar = str | int | float | bool

@@ -1,22 +1,31 @@
 """`record` and `activate`: the first and last steps of onboarding.
 
 `record` writes the tenant into the state store and reserves its hostnames (the
-collision check across tenants happens in that same transaction); `activate` flips the
-tenant to `active` once every earlier step has converged.
+collision check across tenants happens in that same transaction); `activate` runs the
+health checks (`steps.health`) and flips the tenant to `active` once they all pass.
+
+A suspended tenant is held: `record` refuses to go on (nothing else runs), so an
+`apply` of its file never resumes it silently; `tenantctl resume` does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controlplane.engine.steps import Change, StepContext, StepResult, fingerprint_of
 from controlplane.engine.stores import TenantRegistry
-from controlplane.errors import NotFoundError
+from controlplane.errors import ConflictError, NotFoundError, StepFailedError
 from controlplane.models.operations import StepName
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
+from controlplane.steps import health
 
-__all__ = ["ActivateStep", "RecordStep", "desired_hosts", "spec_fingerprint"]
+__all__ = ["HELD", "ActivateStep", "RecordStep", "desired_hosts", "spec_fingerprint"]
+
+# Statuses `record` refuses to move on from: the tenant was (or is being) suspended.
+HELD = frozenset({"suspending", "suspended"})
 
 
 def spec_fingerprint(tenant: Tenant, platform: PlatformConfig) -> str:
@@ -53,6 +62,7 @@ class RecordStep:
         return [Change("noop", f"tenant/{ctx.tenant.id}")]
 
     def apply(self, ctx: StepContext) -> StepResult:
+        _refuse_if_held(ctx.tenant.id, self._recorded(ctx.tenant.id))
         row = self.registry.record_tenant(
             ctx.tenant.model_dump(mode="json"),
             fingerprint=spec_fingerprint(ctx.tenant, ctx.platform),
@@ -67,6 +77,8 @@ class RecordStep:
         except NotFoundError:
             return [f"tenant '{ctx.tenant.id}' is not recorded"]
         problems = []
+        if row["status"] in HELD:
+            problems.append(f"tenant is {row['status']}")
         if row["spec"] != ctx.tenant.model_dump(mode="json"):
             problems.append("recorded spec differs from the file")
         missing = set(desired_hosts(ctx.tenant, ctx.platform)) - set(
@@ -79,12 +91,30 @@ class RecordStep:
     def destroy(self, ctx: StepContext) -> None:
         self.registry.set_status(ctx.tenant.id, "deleted")
 
+    def _recorded(self, tenant_id: str) -> Mapping[str, Any] | None:
+        try:
+            return self.registry.get_tenant(tenant_id)
+        except NotFoundError:
+            return None
+
+
+def _refuse_if_held(tenant_id: str, row: Mapping[str, Any] | None) -> None:
+    """ConflictError for a suspended tenant: only `resume` brings it back."""
+    if row is not None and row["status"] in HELD:
+        msg = (
+            f"tenant '{tenant_id}' is {row['status']}: apply leaves it so — run "
+            f"`tenantctl resume {tenant_id}` first (or `tenantctl suspend {tenant_id}` to "
+            "finish suspending it)"
+        )
+        raise ConflictError(msg)
+
 
 @dataclass(frozen=True)
 class ActivateStep:
-    """Mark the tenant active at the spec it converged to."""
+    """Run the health checks, then mark the tenant active at the spec it converged to."""
 
     registry: TenantRegistry
+    checks: tuple[health.HealthCheck, ...] = ()
     name: StepName = field(default=StepName("activate"))
 
     def fingerprint(self, ctx: StepContext) -> str:
@@ -96,10 +126,15 @@ class ActivateStep:
         return [Change("noop", f"tenant/{ctx.tenant.id}")]
 
     def apply(self, ctx: StepContext) -> StepResult:
+        problems = health.problems_of(self.checks, ctx)
+        if problems:
+            # Usually a lag (DNS, a namespace being created): retried, then final.
+            msg = f"health checks failed, tenant not activated: {'; '.join(problems)}"
+            raise StepFailedError(msg, retryable=True)
         self.registry.set_status(
             ctx.tenant.id, "active", applied_fingerprint=spec_fingerprint(ctx.tenant, ctx.platform)
         )
-        return StepResult()
+        return StepResult({"health": ", ".join(c.name for c in self.checks) or "none"})
 
     def verify(self, ctx: StepContext) -> list[str]:
         try:

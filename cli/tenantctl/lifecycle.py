@@ -1,0 +1,209 @@
+"""`tenantctl create | suspend | resume`: one tenant's lifecycle, with live step progress.
+
+Registered on the main app by `register` (argument parsing, progress and error mapping
+only; the flows are in `controlplane.service.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Annotated, NoReturn, Protocol, TypeVar
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from controlplane import service
+from controlplane.service import StepEvent, lifecycle
+
+__all__ = ["StepProgress", "register"]
+
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """The main app's error mapping: call the service, exit with the error's code."""
+
+    def __call__(self, func: Callable[[], T]) -> T: ...
+
+
+# How each step status is shown.
+_MARKS = {
+    "pending": ("·", "dim"),
+    "running": ("…", "cyan"),
+    "done": ("✓", "green"),
+    "skipped": ("✓", "dim green"),
+    "waiting_retry": ("↻", "yellow"),
+    "failed": ("✗", "red"),
+}
+
+
+class StepProgress:
+    """A live table of one operation's steps, fed by the runner's events."""
+
+    def __init__(self, tenant_id: str, kind: str, steps: list[str]) -> None:
+        self.title = f"{kind} {tenant_id}"
+        self.steps: dict[str, tuple[str, str]] = dict.fromkeys(steps, ("pending", ""))
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.status == "progress":
+            status = self.steps.get(event.step, ("pending", ""))[0]
+            self.steps[event.step] = (status, event.message)
+        else:
+            self.steps[event.step] = (event.status, event.message)
+
+    def render(self) -> Table:
+        """The table as it stands."""
+        table = Table(title=self.title, show_header=True, title_justify="left")
+        for column in ("", "step", "status", "detail"):
+            table.add_column(column)
+        for step, (status, detail) in self.steps.items():
+            mark, style = _MARKS.get(status, ("?", ""))
+            table.add_row(Text(mark, style=style), step, Text(status, style=style), detail)
+        return table
+
+
+def _live(console: Console, progress: StepProgress) -> Live:
+    return Live(
+        get_renderable=lambda: Group(progress.render()),
+        console=console,
+        refresh_per_second=8,
+        transient=False,
+    )
+
+
+def register(
+    app: typer.Typer,
+    *,
+    run: Run,
+    interruptible: Callable[[service.Session], AbstractContextManager[None]],
+    err: Console,
+) -> None:
+    """Add `create`, `suspend` and `resume` to `app`."""
+    commands = _Commands(run, interruptible, err)
+    app.command()(commands.create)
+    app.command()(commands.suspend)
+    app.command()(commands.resume)
+
+
+LockTimeout = Annotated[
+    float, typer.Option(min=0, help="Seconds to wait for a tenant locked by another run.")
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OutDirOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Render mode folder (default: the one the tenant last used)."),
+]
+
+
+class _Commands:
+    def __init__(
+        self,
+        run: Run,
+        interruptible: Callable[[service.Session], AbstractContextManager[None]],
+        err: Console,
+    ) -> None:
+        self._run = run
+        self._interruptible = interruptible
+        self._err = err
+
+    def _call(self, func: Callable[[], T]) -> T:
+        return self._run(func)
+
+    def create(
+        self,
+        file: Annotated[Path, typer.Option("-f", "--file", help="The new tenant's YAML file.")],
+        platform: Annotated[
+            Path | None, typer.Option("--platform", help="platform.yaml (default: beside FILE).")
+        ] = None,
+        lock_timeout: LockTimeout = 30.0,
+        out_dir: Annotated[
+            Path, typer.Option("--out", help="Render mode output folder (OUT/<tenant-id>/...).")
+        ] = Path("out"),
+    ) -> None:
+        """Onboard one new tenant, showing each step as it runs.
+
+        Refuses a tenant that is already recorded (exit 4): `tenantctl apply` changes it.
+
+        Example: tenantctl create -f tenant-configs/corner-cafe.yaml
+        """
+        config, sources = self._call(lambda: service.inputs.load([file], platform))
+        if len(sources) != 1:
+            self._fail(f"{file}: create takes one tenant file, found {len(sources)}", 2)
+        source = sources[0]
+        session = self._call(
+            lambda: lifecycle.open_session(lock_wait=lock_timeout, out_dir=out_dir)
+        )
+        steps = self._call(lambda: lifecycle.step_names(session, lifecycle.CREATE, config))
+        self._with_progress(
+            session,
+            StepProgress(source.tenant.id, "create", steps),
+            lambda: lifecycle.create(session, source, config),
+        )
+
+    def suspend(
+        self,
+        tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+        yes: Yes = False,
+        lock_timeout: LockTimeout = 30.0,
+        out_dir: OutDirOpt = None,
+    ) -> None:
+        """Take a tenant's traffic off, data untouched: ingress denied, DNS on the
+        suspended target, app role NOLOGIN. `apply` never resumes it; `resume` does.
+
+        Example: tenantctl suspend tenant-100 --yes
+        """
+        if not yes and sys.stdin.isatty():
+            typer.confirm(f"suspend tenant '{tenant}' (its traffic stops)?", abort=True)
+        self._recorded(tenant, lifecycle.SUSPEND, lock_timeout, out_dir)
+
+    def resume(
+        self,
+        tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+        lock_timeout: LockTimeout = 30.0,
+        out_dir: OutDirOpt = None,
+    ) -> None:
+        """Bring a suspended tenant back: login, network, DNS, health checks, active.
+
+        Example: tenantctl resume tenant-100
+        """
+        self._recorded(tenant, lifecycle.RESUME, lock_timeout, out_dir)
+
+    def _recorded(self, tenant: str, kind: str, lock_timeout: float, out_dir: Path | None) -> None:
+        session = self._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
+        _, config, _ = self._call(lambda: lifecycle.recorded(session, tenant))
+        steps = self._call(lambda: lifecycle.step_names(session, kind, config))
+        run = lifecycle.suspend if kind == lifecycle.SUSPEND else lifecycle.resume
+        self._with_progress(
+            session, StepProgress(tenant, kind, steps), lambda: run(session, tenant, out_dir)
+        )
+
+    def _with_progress(
+        self,
+        session: service.Session,
+        progress: StepProgress,
+        func: Callable[[], lifecycle.Outcome],
+    ) -> None:
+        session.on_event = progress
+        with self._interruptible(session), _live(self._err, progress):
+            outcome = self._call(func)
+        self._report(outcome)
+
+    def _report(self, outcome: lifecycle.Outcome) -> None:
+        if outcome.exit_code:
+            self._fail(f"tenant '{outcome.tenant_id}': {outcome.message}", outcome.exit_code)
+        if outcome.status in ("interrupted", "waiting"):
+            self._err.print(f"[yellow]{outcome.status}[/yellow]: {escape(outcome.message)}")
+            raise typer.Exit(130)
+        where = f" (operation {outcome.operation_id})" if outcome.operation_id else ""
+        self._err.print(f"tenant '{outcome.tenant_id}': {outcome.status}{where}", highlight=False)
+
+    def _fail(self, text: str, code: int) -> NoReturn:
+        self._err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)

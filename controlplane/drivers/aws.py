@@ -1,0 +1,74 @@
+"""AWS through boto3: the S3 objects under a prefix (initial data imports).
+
+The endpoint comes from boto3's own configuration (`AWS_ENDPOINT_URL_S3`,
+`AWS_ENDPOINT_URL`, profiles), which is how tests point it at moto's server. botocore
+errors are translated here, and only here, into `AwsError`: throttling, 5xx answers and
+unreachable endpoints are retryable; a missing bucket or a refused request is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3  # type: ignore[import-untyped]  # no stubs installed (boto3-stubs)
+import botocore.exceptions  # type: ignore[import-untyped]
+
+from controlplane.errors import AwsError
+from controlplane.models.imports import SourceFile
+
+__all__ = ["S3Objects", "split_url"]
+
+_TRANSIENT_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "InternalError"}
+)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix/` -> (`bucket`, `some/prefix/`)."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """botocore's exceptions -> AwsError, retryable when the failure is transient."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        code = str(error.get("Code", ""))
+        retryable = code in _TRANSIENT_CODES or status >= 500
+        msg = f"S3 {what}: {code or status} {error.get('Message', '')}".strip()
+        raise AwsError(msg, retryable=retryable) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        msg = f"S3 {what}: {exc} — check the AWS endpoint and credentials, then try again"
+        raise AwsError(msg, retryable=True) from exc
+
+
+@dataclass(frozen=True)
+class S3Objects:
+    """Reads every object under an S3 prefix (one level: no "folders" below it)."""
+
+    region: str | None = None
+
+    def read_prefix(self, url: str, suffixes: tuple[str, ...]) -> list[SourceFile]:
+        """The objects directly under `url` whose names end in one of `suffixes`, by name."""
+        bucket, prefix = split_url(url)
+        client = boto3.client("s3", region_name=self.region)
+        keys: list[str] = []
+        with _translated(f"list s3://{bucket}/{prefix}"):
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                keys.extend(str(item["Key"]) for item in page.get("Contents", ()))
+        wanted = sorted(
+            k for k in keys if "/" not in k[len(prefix) :] and k.lower().endswith(suffixes)
+        )
+        found = []
+        for key in wanted:
+            with _translated(f"read s3://{bucket}/{key}"):
+                body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            found.append(SourceFile(key[len(prefix) :], bytes(body)))
+        return found

@@ -1,0 +1,90 @@
+"""A fresh tenant folder per test (unique id: roles are server-wide), and how to reach it."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import conninfo, sql
+
+from controlplane.drivers import postgres
+from tests.conftest import EXAMPLES
+
+CUSTOMERS = 'id,name,tenant_id\n1,Ada,{tid}\n2,Grace,{tid}\n3,"Hopper, Grace",{tid}\n'
+ORDERS = "".join(f'{{"id": {n}, "sku": "sku-{n}", "total": {n * 10}}}\n' for n in range(1, 6))
+
+
+@dataclass(frozen=True)
+class TenantFolder:
+    """One tenant file (with platform.yaml beside it) and its data folder."""
+
+    tenant_id: str
+    folder: Path
+    database_url: str
+    data_dir: Path
+
+    @property
+    def file(self) -> Path:
+        return self.folder / f"{self.tenant_id}.yaml"
+
+    @property
+    def schema(self) -> str:
+        return "tenant_" + self.tenant_id.replace("-", "_")
+
+    @property
+    def app_role(self) -> str:
+        return f"{self.schema}_app"
+
+    def shared_url(self, **params: str) -> str:
+        """The shared tenant database (as admin unless `user` is given)."""
+        return conninfo.make_conninfo(self.database_url, dbname="tenantctl_shared", **params)
+
+    def app_connect(self) -> psycopg.Connection:
+        """Log in as the tenant's app role with its derived password."""
+        passwords = postgres.DerivedPasswords(postgres.load_master_key(self.data_dir))
+        url = self.shared_url(user=self.app_role, password=passwords.password(self.tenant_id))
+        return psycopg.connect(url, connect_timeout=5)
+
+    def admin_count(self, table: str) -> int:
+        with psycopg.connect(self.shared_url()) as conn:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(self.schema, table))
+            row = conn.execute(query).fetchone()
+        return int(row[0]) if row else -1
+
+    def rendered(self, name: str) -> str:
+        return (self.folder.parent / "out" / self.tenant_id / name).read_text()
+
+
+def write_tenant(folder: Path, tenant_id: str, *, tier: str = "standard", source: str = "") -> None:
+    """A minimal tenant file; `source` becomes `data_import.source` when given."""
+    lines = [
+        "tenant:",
+        f"  id: {tenant_id}",
+        f'  name: "Lifecycle {tenant_id}"',
+        f"  tier: {tier}",
+        "  region: us-east-1",
+        "  lifecycle: {deletion_protection: false}",
+    ]
+    if source:
+        lines.append(f'  data_import: {{source: "{source}"}}')
+    (folder / f"{tenant_id}.yaml").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def tenant_folder(cli_env: dict[str, str], tmp_path: Path) -> TenantFolder:
+    """`tmp_path/configs/<id>.yaml` importing `./data/` (customers.csv, orders.jsonl)."""
+    tenant_id = f"lc-{uuid.uuid4().hex[:10]}"
+    folder = tmp_path / "configs"
+    (folder / "data").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "platform.yaml", folder / "platform.yaml")
+    (folder / "data" / "customers.csv").write_text(CUSTOMERS.format(tid=tenant_id))
+    (folder / "data" / "orders.jsonl").write_text(ORDERS)
+    (folder / "data" / "README.txt").write_text("not data: ignored")
+    write_tenant(folder, tenant_id, source="./data/")
+    return TenantFolder(
+        tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
+    )
