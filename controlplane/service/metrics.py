@@ -30,31 +30,50 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _RESOLVE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2)
 
 
+def _gauge(name: str, text: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, labels=labels)
+
+
 class _StateCollector(Collector):
-    """Tenants and operations as recorded, read at scrape time."""
+    """Tenants, operations, step failures and request budgets as recorded, read at scrape."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         engine = self.session.store.engine
-        tenants = GaugeMetricFamily(
-            "tenantctl_tenants", "Recorded tenants by tier and status.", labels=["tier", "status"]
-        )
-        operations = GaugeMetricFamily(
-            "tenantctl_operations",
-            "Recorded operations by kind and status.",
-            labels=["kind", "status"],
-        )
+        families = {
+            "tenants": _gauge(
+                "tenantctl_tenants", "Recorded tenants by tier and status.", ["tier", "status"]
+            ),
+            "operations": _gauge(
+                "tenantctl_operations",
+                "Recorded operations by kind and status.",
+                ["kind", "status"],
+            ),
+            "failures": _gauge(
+                "tenantctl_step_failures",
+                "Failed step records by operation kind and step.",
+                ["kind", "step"],
+            ),
+            "budgets": _gauge(
+                "tenantctl_request_budget_tokens",
+                "Tokens left in a shared request budget at its last use (it refills with time).",
+                ["budget"],
+            ),
+        }
         try:
             for (tier, status), n in sorted(lookups.count_tenants(engine).items()):
-                tenants.add_metric([tier, status], n)
+                families["tenants"].add_metric([tier, status], n)
             for (kind, status), n in sorted(lookups.count_operations(engine).items()):
-                operations.add_metric([kind, status], n)
+                families["operations"].add_metric([kind, status], n)
+            for (kind, step), n in sorted(lookups.count_step_failures(engine).items()):
+                families["failures"].add_metric([kind, step], n)
+            for budget, tokens in sorted(lookups.budget_tokens(engine).items()):
+                families["budgets"].add_metric([budget], tokens)
         except ControlPlaneError as exc:  # a scrape during an outage reports no state rows
             log.warning("metrics: %s", exc.message)
-        yield tenants
-        yield operations
+        yield from families.values()
 
 
 class Metrics:

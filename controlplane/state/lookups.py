@@ -23,6 +23,7 @@ from controlplane.state.tables import (
     audit_log,
     operation_steps,
     operations,
+    request_budgets,
     tenant_hosts,
     tenants,
 )
@@ -31,8 +32,10 @@ __all__ = [
     "AuditFilter",
     "RoutingRow",
     "audit_page",
+    "budget_tokens",
     "connection",
     "count_operations",
+    "count_step_failures",
     "count_tenants",
     "operation",
     "routing_rows",
@@ -147,6 +150,25 @@ def count_operations(engine: sa.Engine) -> dict[tuple[str, str], int]:
     )
     with connection(engine) as conn:
         return {(kind, status): n for kind, status, n in conn.execute(query).all()}
+
+
+def count_step_failures(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    """Failed step records by (operation kind, step name)."""
+    query = (
+        sa.select(operations.c.kind, operation_steps.c.name, sa.func.count())
+        .select_from(operation_steps.join(operations))
+        .where(operation_steps.c.status == "failed")
+        .group_by(operations.c.kind, operation_steps.c.name)
+    )
+    with connection(engine) as conn:
+        return {(kind, step): n for kind, step, n in conn.execute(query).all()}
+
+
+def budget_tokens(engine: sa.Engine) -> dict[str, float]:
+    """Tokens left in each shared request budget as of its last use (it refills with time)."""
+    query = sa.select(request_budgets.c.name, request_budgets.c.tokens)
+    with connection(engine) as conn:
+        return {name: float(tokens) for name, tokens in conn.execute(query).all()}
 
 
 @dataclass(frozen=True)
