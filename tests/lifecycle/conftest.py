@@ -43,10 +43,13 @@ class TenantFolder:
         """The shared tenant database (as admin unless `user` is given)."""
         return conninfo.make_conninfo(self.database_url, dbname="tenantctl_shared", **params)
 
-    def app_connect(self) -> psycopg.Connection:
+    def app_connect(self, *, dedicated: bool = False) -> psycopg.Connection:
         """Log in as the tenant's app role with its derived password."""
         passwords = postgres.DerivedPasswords(postgres.load_master_key(self.data_dir))
-        url = self.shared_url(user=self.app_role, password=passwords.password(self.tenant_id))
+        password = passwords.password(self.tenant_id)
+        url = self.shared_url(user=self.app_role, password=password)
+        if dedicated:  # enterprise: its own database, named like the schema
+            url = conninfo.make_conninfo(url, dbname=self.schema)
         return psycopg.connect(url, connect_timeout=5)
 
     def admin_count(self, table: str) -> int:

@@ -129,3 +129,31 @@ def test_wrong_state_and_unknown_tenant_exit_codes(tenant_folder: TenantFolder) 
     assert tenantctl("create", "-f", str(t.file))[0] == 0
     code, output = tenantctl("resume", t.tenant_id)
     assert code == 4 and f"tenant '{t.tenant_id}' is active: `tenantctl resume` needs it" in output
+
+
+def test_kill_9_mid_resume_then_resume_again_finishes(
+    tenant_folder: TenantFolder, cli_env: dict[str, str]
+) -> None:
+    t = tenant_folder
+    assert tenantctl("create", "-f", str(t.file))[0] == 0
+    before = t.rendered("kubernetes/network.yaml")
+    assert tenantctl("suspend", t.tenant_id, "--yes")[0] == 0
+    crashed = subprocess.run(
+        [*TENANTCTL, "resume", t.tenant_id],
+        env={**cli_env, FAULT_ENV: "resume.login"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert _status(t.tenant_id) == "resuming"
+
+    code, output = tenantctl("resume", t.tenant_id)
+
+    assert code == 0, output
+    assert "resume.hold" in output and "skipped" in output  # resumed, not restarted
+    assert _status(t.tenant_id) == "active"
+    assert t.rendered("kubernetes/network.yaml") == before
+    with t.app_connect() as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (5,)

@@ -1,0 +1,115 @@
+"""Suspend and resume in live mode: the fake kube-apiserver and the Cloudflare emulator.
+
+An enterprise tenant (in the mesh, on a dedicated database): suspend prunes the ingress
+allow, adds the Istio DENY and points the CNAME at the suspended target; resume puts
+every object back as onboarding made it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from controlplane.drivers.cloudflare import TOKEN_ENV
+from controlplane.resources import suspension
+from tenantctl.main import app
+from tests.conftest import EXAMPLES
+from tests.fakes.cloudflare_api import CloudflareEmulator
+from tests.fakes.cloudflare_fixtures import TOKEN
+from tests.fakes.kube_fixtures import FakeCluster
+from tests.lifecycle.conftest import TenantFolder, write_tenant
+
+runner = CliRunner()
+BASE = "tenants.example.com"
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def live_tenant(
+    cli_env: dict[str, str],
+    kube_apiserver: FakeCluster,
+    cloudflare_zone: str,
+    cloudflare_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> TenantFolder:
+    """An enterprise tenant file beside a platform.yaml in live mode on the fakes."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_url)
+    folder = Path(cli_env["TENANTCTL_DATA_DIR"]).parent / "live"
+    folder.mkdir()
+    document = yaml.safe_load((EXAMPLES / "platform.yaml").read_text())
+    document["platform"]["modes"] = {"kubernetes": "live", "cloudflare": "live"}
+    document["platform"]["clusters"] = {
+        "shared": {"context": "fake"},
+        "premium-globex": {"context": "fake-premium"},
+    }
+    document["platform"]["kubernetes"] = {"kubeconfig": str(kube_apiserver.kubeconfig)}
+    document["platform"]["cloudflare_zone_id"] = cloudflare_zone
+    (folder / "platform.yaml").write_text(yaml.safe_dump(document))
+    tenant_id = f"lv-{uuid.uuid4().hex[:10]}"
+    write_tenant(folder, tenant_id, tier="enterprise")
+    return TenantFolder(
+        tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
+    )
+
+
+def _cname(emulator: CloudflareEmulator, zone: str, name: str) -> list[str]:
+    return [str(r["content"]) for r in emulator.records(zone) if r["name"] == name]
+
+
+def _policies(cluster: FakeCluster, namespace: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for kind in ("NetworkPolicy", "AuthorizationPolicy"):
+        for obj in cluster.store.objects(kind, namespace):
+            found[f"{kind}/{obj['metadata']['name']}"] = obj
+    return found
+
+
+def test_suspend_and_resume_live(
+    live_tenant: TenantFolder,
+    kube_apiserver: FakeCluster,
+    cloudflare_emulator: CloudflareEmulator,
+    cloudflare_zone: str,
+) -> None:
+    t = live_tenant
+    code, output = _invoke("create", "-f", str(t.file))
+    assert code == 0, output
+    namespace = f"tenant-{t.tenant_id}"
+    host = f"{t.tenant_id}.{BASE}"
+    onboarded = _policies(kube_apiserver, namespace)
+    assert "NetworkPolicy/allow-ingress-gateway" in onboarded
+    assert _cname(cloudflare_emulator, cloudflare_zone, host) == [f"ingress.{BASE}"]
+
+    code, output = _invoke("suspend", t.tenant_id, "--yes")
+
+    assert code == 0, output
+    suspended = _policies(kube_apiserver, namespace)
+    assert "NetworkPolicy/allow-ingress-gateway" not in suspended
+    assert "NetworkPolicy/default-deny" in suspended
+    deny = suspended[f"AuthorizationPolicy/{suspension.SUSPENDED_POLICY}"]
+    assert deny["spec"]["action"] == "DENY"
+    assert _cname(cloudflare_emulator, cloudflare_zone, host) == [f"suspended.{BASE}"]
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        t.app_connect(dedicated=True)
+
+    code, output = _invoke("resume", t.tenant_id)
+
+    assert code == 0, output
+    resumed = _policies(kube_apiserver, namespace)
+    assert set(resumed) == set(onboarded)
+    assert _cname(cloudflare_emulator, cloudflare_zone, host) == [f"ingress.{BASE}"]
+    with t.app_connect(dedicated=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (t.app_role,)
+    code, output = _invoke("get", t.tenant_id, "-o", "json")
+    assert json.loads(output)["status"] == "active"
