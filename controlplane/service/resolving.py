@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import idna
 
-from controlplane.errors import ConfigError, SourceLocation
+from controlplane.errors import ConfigError, ControlPlaneError, SourceLocation
 from controlplane.service.sessions import Session
 from controlplane.state import listening, lookups
 from controlplane.state.lookups import RoutingRow
@@ -248,7 +248,10 @@ class Resolver:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_every):
-            self.failures.flush()
+            try:
+                self.failures.flush()
+            except ControlPlaneError as exc:  # the store is down: those counts are lost
+                log.warning("resolver: could not audit failed resolutions: %s", exc.message)
 
     def _audit_failures(self, detail: dict[str, object]) -> None:
         self.session.store.audit("resolve.failed", None, {**detail, "interval_s": self.flush_every})

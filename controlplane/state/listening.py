@@ -14,6 +14,8 @@ from collections.abc import Callable
 import psycopg
 import sqlalchemy as sa
 
+from controlplane.errors import PostgresError
+
 __all__ = ["CHANNEL", "EVERYTHING", "listen"]
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ def listen(
     """Call `on_change(tenant_id)` per notification until `stop` is set; reconnect on outages.
 
     `on_connect` runs after each LISTEN took effect, so no change falls between a reload
-    and the first notification.
+    and the first notification. A failure of either callback to read the store counts
+    as an outage: reconnect, and reload everything.
     """
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     while not stop.is_set():
@@ -43,7 +46,8 @@ def listen(
                 conn.execute(f"LISTEN {CHANNEL}")
                 on_connect()
                 _deliver(conn, on_change, stop, poll)
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, PostgresError) as exc:
+            # Whatever was missed meanwhile is reloaded by `on_connect` after reconnecting.
             shown = engine.url.render_as_string(hide_password=True)
             log.warning("tenant change listener lost %s: %s; reconnecting", shown, exc)
             stop.wait(_RECONNECT_PAUSE)
