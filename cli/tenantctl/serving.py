@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from controlplane import service
-from controlplane.service import tokens
+from controlplane.service import lifecycle, tokens
 from tenantctl.output import Format, emit
 
 __all__ = ["register"]
@@ -81,7 +81,7 @@ def register(app: typer.Typer, run: Runner) -> None:
         from controlplane import api  # noqa: PLC0415
 
         config, _ = run(lambda: service.inputs.load([], platform))
-        session = run(lambda: service.open_session(lock_wait=lock_timeout, out_dir=out_dir))
+        session = run(lambda: lifecycle.open_session(lock_wait=lock_timeout, out_dir=out_dir))
         _decision_log()
         err.print(f"serving on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
         uvicorn.run(

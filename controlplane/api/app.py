@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from controlplane.api import health, problems, resolve, scoped, tenants
+from controlplane.api import health, mutations, problems, resolve, scoped, tenants
 from controlplane.api.context import Services
 from controlplane.service import Session, metrics, resolving, submitting
 
@@ -60,6 +60,6 @@ def create_app(session: Session, platform: Any, *, audit_every: float = 10.0) ->
     )
     app.state.services = services
     problems.install(app)
-    for module in (health, tenants, resolve, scoped):
+    for module in (health, tenants, mutations, resolve, scoped):
         app.include_router(module.router)
     return app

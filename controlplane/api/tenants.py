@@ -1,7 +1,6 @@
-"""Platform routes (`/v1/tenants`, `/v1/operations`, `/v1/audit`): platform tokens only.
+"""Platform read routes (`/v1/tenants`, `/v1/operations`, `/v1/audit`): viewers and up.
 
-Viewers read; operators also create; every mutation, accepted or refused, is audited
-with the caller's token, the tenant and the request id.
+The mutations are in `mutations`.
 """
 
 from __future__ import annotations
@@ -9,13 +8,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, schemas
 from controlplane.api.context import Services
-from controlplane.service import ControlPlaneError, listing, queries, submitting
+from controlplane.service import listing, queries
 from controlplane.service.tokens import Principal
 
 __all__ = ["router"]
@@ -33,34 +31,6 @@ _PROBLEMS = schemas.problem_responses(
         422: "invalid input; `errors` names file, line and field",
     }
 )
-_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-_EXAMPLE_YAML = """tenant:
-  id: tenant-100
-  name: "Acme Retail"
-  tier: enterprise
-  region: us-east-1
-  domains: {subdomain: acme, custom: [shop.acme.com]}
-"""
-_CREATE_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "A tenant file (root key `tenant:`), as YAML or JSON.",
-        "content": {
-            "application/yaml": {"schema": {"type": "string"}, "example": _EXAMPLE_YAML},
-            "application/json": {
-                "schema": {"type": "object", "required": ["tenant"]},
-                "example": {
-                    "tenant": {
-                        "id": "tenant-100",
-                        "name": "Acme Retail",
-                        "tier": "enterprise",
-                        "region": "us-east-1",
-                    }
-                },
-            },
-        },
-    }
-}
 
 
 class TenantQuery(BaseModel):
@@ -96,70 +66,6 @@ def list_tenants(
 def get_tenant(tenant_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
     """One tenant: spec, hostnames, DNS status, newest operations and their steps."""
     return queries.describe(svc.session, tenant_id)
-
-
-_CREATE_PROBLEMS = {
-    **_PROBLEMS,
-    **schemas.problem_responses(
-        {
-            409: "recorded already, hostname taken, or the tenant is locked",
-            415: "the body is neither YAML nor JSON",
-        }
-    ),
-}
-
-
-@router.post(
-    "/tenants",
-    status_code=202,
-    response_model=schemas.Accepted,
-    responses=_CREATE_PROBLEMS,
-    openapi_extra=_CREATE_BODY,
-)
-async def create_tenant(
-    request: Request, response: Response, svc: Svc, caller: Operator
-) -> dict[str, str]:
-    """Validate a tenant file like `tenantctl validate` and onboard it in the background.
-
-    Answers 202 once the operation is recorded (`Location` and `operation_url` follow it).
-    """
-    media = request.headers.get("content-type", "application/yaml").split(";")[0].strip()
-    body = await request.body()
-    try:
-        if media not in (*_YAML_TYPES, "application/json"):
-            raise HTTPException(415, f"send the tenant file as YAML or JSON, not {media}")
-        accepted = await run_in_threadpool(_create, svc, media, body, caller)
-    except (ControlPlaneError, HTTPException) as exc:
-        status = getattr(exc, "http_status", getattr(exc, "status_code", 500))
-        reason = str(getattr(exc, "message", getattr(exc, "detail", "")))[:500]
-        _audit_create(request, caller, None, "refused", status=status, error=reason)
-        raise
-    url = f"/v1/operations/{accepted.operation_id}"
-    _audit_create(request, caller, accepted.tenant_id, "accepted", operation=accepted.operation_id)
-    response.headers["Location"] = url
-    return {
-        "tenant_id": accepted.tenant_id,
-        "operation_id": accepted.operation_id,
-        "operation_url": url,
-    }
-
-
-def _create(svc: Services, media: str, body: bytes, caller: Principal) -> submitting.Accepted:
-    source = submitting.parse_tenant(body, media, svc.submissions.platform)
-    return svc.submissions.create(source, actor=caller.actor)
-
-
-def _audit_create(
-    request: Request, caller: Principal, tenant_id: str | None, outcome: str, **detail: object
-) -> None:
-    context.audit(
-        request,
-        "api.tenant.create",
-        actor=caller.actor,
-        tenant_id=tenant_id,
-        outcome=outcome,
-        **detail,
-    )
 
 
 @router.get("/operations/{operation_id}", response_model=schemas.Operation, responses=_PROBLEMS)

@@ -1,8 +1,9 @@
-"""Create a tenant from a request body: validate like a file, then onboard in the background.
+"""Mutations of the API: validate like a file, then run the operation in the background.
 
 The HTTP API answers 202 as soon as the operation is recorded (the tenant's lease is
-held and its first step started) and the onboarding flow goes on in a thread, through
-the same `operations.run` as `tenantctl apply`; `GET /v1/operations/{id}` follows it.
+held and its first step started) and the flow goes on in a thread, through the same
+`service.lifecycle` functions as `tenantctl create|suspend|resume` (so the same
+`operations.run`); `GET /v1/operations/{id}` follows it.
 A queue worker takes over this role later (docs/api.md).
 """
 
@@ -12,7 +13,7 @@ import dataclasses
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from controlplane.config import loading
@@ -28,9 +29,8 @@ from controlplane.errors import (
     SourceLocation,
     StepFailedError,
 )
-from controlplane.flows import onboarding
 from controlplane.models.platform import PlatformConfig
-from controlplane.service import operations, planning
+from controlplane.service import lifecycle, planning
 from controlplane.service.sessions import Session
 from controlplane.state.store import Store
 
@@ -86,9 +86,16 @@ class Accepted:
     operation_id: str
 
 
+Work = Callable[[Session], Outcome]
+
+
 @dataclass
 class Submissions:
-    """Background operations of one API process (stopped at shutdown)."""
+    """Background operations of one API process (stopped at shutdown).
+
+    Each runs through `service.lifecycle` (the functions `tenantctl create|suspend|resume`
+    call) on a copy of the API's session that acts as the caller's token.
+    """
 
     session: Session
     platform: PlatformConfig
@@ -104,26 +111,35 @@ class Submissions:
                 lock is held.
             ControlPlaneError: the operation could not begin (its class says why).
         """
-        tenant_id = source.tenant.id
-        if self._recorded(tenant_id):
-            msg = (
-                f"tenant '{tenant_id}' is recorded already — change it with "
-                "`tenantctl apply -f` on its file"
-            )
-            raise ConflictError(msg)
         planning.check_claims(self.session, [source], self.platform)
-        return self._start(source, actor)
+        platform = self.platform
+        return self._start(
+            source.tenant.id, actor, lambda worker: lifecycle.create(worker, source, platform)
+        )
 
-    def _recorded(self, tenant_id: str) -> bool:
-        try:
-            self.session.store.get_tenant(tenant_id)
-        except NotFoundError:
-            return False
-        return True
+    def suspend(self, tenant_id: str, *, actor: str) -> Accepted:
+        """Take a tenant's traffic off (`tenantctl suspend`); return once it began.
 
-    def _start(self, source: TenantSource, actor: str) -> Accepted:
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: its status does not allow it, or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+        return self._start(tenant_id, actor, lambda worker: lifecycle.suspend(worker, tenant_id))
+
+    def resume(self, tenant_id: str, *, actor: str) -> Accepted:
+        """Bring a suspended tenant back (`tenantctl resume`); return once it began.
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: it is not suspended, or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+        return self._start(tenant_id, actor, lambda worker: lifecycle.resume(worker, tenant_id))
+
+    def _start(self, tenant_id: str, actor: str, work: Work) -> Accepted:
         began = threading.Event()
-        result: list[Outcome] = []
+        result: list[Outcome | ControlPlaneError] = []
 
         def first_event(_event: StepEvent) -> None:
             began.set()
@@ -138,27 +154,33 @@ class Submissions:
 
         def run() -> None:
             try:
-                result.append(operations.run(worker, onboarding.KIND, source, self.platform))
+                result.append(work(worker))
+            except ControlPlaneError as exc:  # refused before any operation began
+                result.append(exc)
             finally:
                 began.set()
 
-        thread = threading.Thread(target=run, name=f"create-{source.tenant.id}", daemon=True)
+        thread = threading.Thread(target=run, name=f"operation-{tenant_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         began.wait(self.start_wait + self.session.lock_wait)
-        return self._accepted(worker, source.tenant.id, result)
+        return self._accepted(worker, tenant_id, result)
 
     @staticmethod
-    def _accepted(worker: Session, tenant_id: str, result: list[Outcome]) -> Accepted:
-        if result and not result[0].operation_id:
-            outcome = result[0]
+    def _accepted(
+        worker: Session, tenant_id: str, result: list[Outcome | ControlPlaneError]
+    ) -> Accepted:
+        outcome = result[0] if result else None
+        if isinstance(outcome, ControlPlaneError):
+            raise outcome
+        if outcome is not None and not outcome.operation_id:
             error = _BY_EXIT.get(outcome.exit_code, ControlPlaneError)
             message = outcome.message or f"the operation did not begin ({outcome.status})"
             if error is ConfigError:
                 raise ConfigError([(SourceLocation("request", None, ""), message)])
             raise error(message)
-        if result:
-            return Accepted(tenant_id, result[0].operation_id)
+        if outcome is not None:
+            return Accepted(tenant_id, outcome.operation_id)
         newest = worker.store.operations_of(tenant_id, limit=1)
         if not newest:
             msg = f"tenant '{tenant_id}': the operation did not begin in time; retry"

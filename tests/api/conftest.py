@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from controlplane import api, service
-from controlplane.service import tokens
+from controlplane.service import lifecycle, tokens
 from controlplane.steps import records
 from controlplane.steps.records import spec_fingerprint
 from tests.conftest import EXAMPLES
@@ -66,7 +66,7 @@ def platform_file() -> Path:
 def served(cli_env: dict[str, str], platform_file: Path, tmp_path: Path) -> Iterator[Api]:
     """The API on the per-test database, its lifespan running (resolver index loaded)."""
     config, _ = service.inputs.load([], platform_file)
-    session = service.open_session(actor="api-test", lock_wait=5.0, out_dir=tmp_path / "out")
+    session = lifecycle.open_session(actor="api-test", lock_wait=5.0, out_dir=tmp_path / "out")
     app = api.create_app(session, config, audit_every=0.2)
     with TestClient(app) as client:
         yield Api(

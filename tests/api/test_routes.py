@@ -190,3 +190,39 @@ def test_openapi_document_has_examples_and_problem_bodies(served: Api) -> None:
         "Problem"
     )
     assert document["components"]["schemas"]["Problem"]["examples"][0]["exit_code"] == 2
+
+
+def test_suspend_and_resume_refusals(served: Api) -> None:
+    record(served.session, "bluebird-books.yaml")
+    operator = served.as_(served.operator)
+    missing = served.client.post("/v1/tenants/nobody/suspend", headers=operator)
+    assert (missing.status_code, missing.json()["exit_code"]) == (404, 3)
+    active = served.client.post("/v1/tenants/bluebird/resume", headers=operator)
+    assert (active.status_code, active.json()["exit_code"]) == (409, 4)
+    entry = served.session.store.audit_entries("bluebird", limit=1)[0]
+    assert (entry["action"], entry["detail"]["outcome"]) == ("api.tenant.resume", "refused")
+    viewer = served.client.post("/v1/tenants/bluebird/suspend", headers=served.as_(served.viewer))
+    assert viewer.status_code == 403
+
+
+@pytest.mark.slow
+def test_suspend_then_resume_through_the_api(served: Api) -> None:
+    created = served.client.post(
+        "/v1/tenants",
+        content=(EXAMPLES / "bluebird-books.yaml").read_bytes(),
+        headers={**served.as_(served.operator), "Content-Type": "application/yaml"},
+    )
+    assert created.status_code == 202, created.text
+    submissions = served.client.app.state.services.submissions  # type: ignore[attr-defined]
+    submissions.drain()
+    viewer = served.as_(served.viewer)
+    for action, status in (("suspend", "suspended"), ("resume", "active")):
+        response = served.client.post(
+            f"/v1/tenants/bluebird/{action}", headers=served.as_(served.operator)
+        )
+        assert response.status_code == 202, response.text
+        submissions.drain()
+        operation = served.client.get(response.json()["operation_url"], headers=viewer).json()
+        assert (operation["kind"], operation["status"]) == (action, "succeeded"), operation
+        tenant = served.client.get("/v1/tenants/bluebird", headers=viewer).json()
+        assert tenant["status"] == status

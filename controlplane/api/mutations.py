@@ -1,0 +1,172 @@
+"""Platform mutations: create, suspend, resume. Operators and up; 202 with an operation URL.
+
+Each runs in the background through `service.submitting` (the same lifecycle functions
+as the CLI) and answers once its operation is recorded. Every attempt, accepted or
+refused, is audited with the caller's token, the tenant, the outcome and the request id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from controlplane.api import auth, context, schemas
+from controlplane.api.context import Services
+from controlplane.service import ControlPlaneError, submitting
+from controlplane.service.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+
+Operator = Annotated[Principal, Depends(auth.platform("operator"))]
+Svc = Annotated[Services, Depends(context.services)]
+_PROBLEMS = schemas.problem_responses(
+    {
+        401: "no token, or an unknown, expired or revoked one",
+        403: "the token may not do this (role, or a tenant token)",
+        404: "unknown tenant",
+        409: "recorded already, hostname taken, wrong status for this, or the tenant is locked",
+        422: "invalid input; `errors` names file, line and field",
+    }
+)
+_CREATE_PROBLEMS = {
+    **_PROBLEMS,
+    **schemas.problem_responses({415: "the body is neither YAML nor JSON"}),
+}
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_EXAMPLE_YAML = """tenant:
+  id: tenant-100
+  name: "Acme Retail"
+  tier: enterprise
+  region: us-east-1
+  domains: {subdomain: acme, custom: [shop.acme.com]}
+"""
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A tenant file (root key `tenant:`), as YAML or JSON.",
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}, "example": _EXAMPLE_YAML},
+            "application/json": {
+                "schema": {"type": "object", "required": ["tenant"]},
+                "example": {
+                    "tenant": {
+                        "id": "tenant-100",
+                        "name": "Acme Retail",
+                        "tier": "enterprise",
+                        "region": "us-east-1",
+                    }
+                },
+            },
+        },
+    }
+}
+
+
+async def _accept(
+    request: Request,
+    response: Response,
+    caller: Principal,
+    action: str,
+    start: Callable[[], submitting.Accepted],
+) -> dict[str, str]:
+    """Run `start` off the event loop, audit the outcome, answer 202 with the operation."""
+    tenant_id = request.path_params.get("tenant_id")
+    try:
+        accepted = await run_in_threadpool(start)
+    except (ControlPlaneError, HTTPException) as exc:
+        status = getattr(exc, "http_status", getattr(exc, "status_code", 500))
+        reason = str(getattr(exc, "message", getattr(exc, "detail", "")))[:500]
+        context.audit(
+            request,
+            action,
+            actor=caller.actor,
+            tenant_id=tenant_id,
+            outcome="refused",
+            status=status,
+            error=reason,
+        )
+        raise
+    url = f"/v1/operations/{accepted.operation_id}"
+    context.audit(
+        request,
+        action,
+        actor=caller.actor,
+        tenant_id=accepted.tenant_id,
+        outcome="accepted",
+        operation=accepted.operation_id,
+    )
+    response.headers["Location"] = url
+    return {
+        "tenant_id": accepted.tenant_id,
+        "operation_id": accepted.operation_id,
+        "operation_url": url,
+    }
+
+
+@router.post(
+    "/tenants",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_CREATE_PROBLEMS,
+    openapi_extra=_CREATE_BODY,
+)
+async def create_tenant(
+    request: Request, response: Response, svc: Svc, caller: Operator
+) -> dict[str, str]:
+    """Validate a tenant file like `tenantctl validate` and onboard it in the background.
+
+    Answers 202 once the operation is recorded (`Location` and `operation_url` follow it).
+    """
+    media = request.headers.get("content-type", "application/yaml").split(";")[0].strip()
+    body = await request.body()
+
+    def start() -> submitting.Accepted:
+        if media not in (*_YAML_TYPES, "application/json"):
+            raise HTTPException(415, f"send the tenant file as YAML or JSON, not {media}")
+        source = submitting.parse_tenant(body, media, svc.submissions.platform)
+        return svc.submissions.create(source, actor=caller.actor)
+
+    return await _accept(request, response, caller, "api.tenant.create", start)
+
+
+@router.post(
+    "/tenants/{tenant_id}/suspend",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_PROBLEMS,
+)
+async def suspend_tenant(
+    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
+) -> dict[str, Any]:
+    """Take the tenant's traffic off (ingress, DNS, app-role login); its data stays."""
+    return await _accept(
+        request,
+        response,
+        caller,
+        "api.tenant.suspend",
+        start=lambda: svc.submissions.suspend(tenant_id, actor=caller.actor),
+    )
+
+
+@router.post(
+    "/tenants/{tenant_id}/resume",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_PROBLEMS,
+)
+async def resume_tenant(
+    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
+) -> dict[str, Any]:
+    """Bring a suspended tenant back: login, network, DNS, health checks, `active`."""
+    return await _accept(
+        request,
+        response,
+        caller,
+        "api.tenant.resume",
+        start=lambda: svc.submissions.resume(tenant_id, actor=caller.actor),
+    )
