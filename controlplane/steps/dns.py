@@ -74,7 +74,9 @@ class DnsStep:
 
     def plan(self, ctx: StepContext) -> list[Change]:
         desired = dns_resources.desired(ctx.tenant, ctx.platform)
-        return [Change(c.action, f"dns/{c.target}", c.detail) for c in self.provider.plan(desired)]
+        # Targets as the provider names them: `CNAME/<name>`, `custom-hostname/<host>`, or
+        # the rendered file's path (a `dns/` prefix made `dns/out/<id>/dns.yaml` of it).
+        return [Change(c.action, c.target, c.detail) for c in self.provider.plan(desired)]
 
     def apply(self, ctx: StepContext) -> StepResult:
         desired = dns_resources.desired(ctx.tenant, ctx.platform)

@@ -260,3 +260,11 @@ def test_diff_in_render_mode_is_field_level(configs: Path, tmp_path: Path) -> No
     assert [(r["tenant"], r["field"], r["want"], r["have"]) for r in rows] == [
         ("bluebird", ".spec.hard.pods", "'50'", "'500'")
     ]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_plan_names_rendered_files_by_their_real_path(configs: Path) -> None:
+    code, plans = tenantctl_json("plan", "-f", str(configs / "bluebird-books.yaml"))
+    assert code == 0
+    assert "create out/bluebird/dns.yaml" in plans[0]["steps"]
+    assert not [s for s in plans[0]["steps"] if "dns/out" in s]
