@@ -16,7 +16,7 @@ from controlplane.config import loading
 from controlplane.config.loading import TenantSource
 from controlplane.engine import diffing
 from controlplane.engine.steps import Change, StepContext
-from controlplane.errors import ConfigError, ConflictError
+from controlplane.errors import ConfigError, ConflictError, ControlPlaneError
 from controlplane.flows import onboarding
 from controlplane.models.operations import StepRecord
 from controlplane.models.platform import PlatformConfig
@@ -168,6 +168,10 @@ def drifted(
 
     Tenant records, hostnames and step outputs are read in bulk, live state from the
     open snapshot: the per-tenant comparison runs in memory.
+
+    Raises:
+        ControlPlaneError: (retryable) a backend is down: one error for the run, not an
+            operation per tenant.
     """
     done = session.store.latest_done()
     steps = session.steps(onboarding.KIND, platform, registry=session.store.recorded())
@@ -176,7 +180,11 @@ def drifted(
         ctx = session.context(source, platform, _outputs(done, source.tenant.id))
         try:
             unhealthy = any(step.verify(ctx) for step in steps)
-        except Exception:  # any failure: the operation re-runs the check and records why
+        except ControlPlaneError as exc:
+            if exc.retryable:
+                raise  # an outage: say so once, rather than open an operation per tenant
+            unhealthy = True  # the tenant's operation re-runs the check and records why
+        except Exception:
             log.debug("drift check of %s raised", source.tenant.id, exc_info=True)
             unhealthy = True
         if unhealthy:
