@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from controlplane.api import health, mutations, problems, resolve, scoped, tenants
 from controlplane.api.context import Services
-from controlplane.service import Session, metrics, resolving, submitting
+from controlplane.service import Session, metrics, resolving, submitting, tokens
 
 __all__ = ["create_app"]
 
@@ -34,13 +34,18 @@ def create_app(session: Session, platform: Any, *, audit_every: float = 10.0) ->
     `audit_every`: seconds between the resolver's aggregated failure audit entries.
     """
     meter = metrics.Metrics(session)
+    seen = tokens.TokenCache()
     services = Services(
         session=session,
         submissions=submitting.Submissions(session, platform),
         resolver=resolving.Resolver(
-            session, on_decision=meter.observe_decision, flush_every=audit_every
+            session,
+            on_decision=meter.observe_decision,
+            forget_token=seen.forget,
+            flush_every=audit_every,
         ),
         metrics=meter,
+        tokens=seen,
     )
 
     @asynccontextmanager

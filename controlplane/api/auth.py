@@ -52,7 +52,8 @@ def _denied(
 
 def _authenticate(request: Request, tenant_id: str | None) -> Principal:
     try:
-        return tokens.authenticate(context.services(request).session, _bearer(request))
+        found = context.services(request)
+        return tokens.authenticate(found.session, _bearer(request), found.tokens)
     except Unauthenticated as exc:
         _denied(request, ANONYMOUS, tenant_id, exc)
         raise

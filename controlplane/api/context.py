@@ -20,6 +20,7 @@ class Services:
     submissions: submitting.Submissions
     resolver: resolving.Resolver
     metrics: metrics.Metrics
+    tokens: tokens.TokenCache
 
 
 def services(request: Request) -> Services:

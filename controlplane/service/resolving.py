@@ -200,10 +200,15 @@ class FailureLog:
 
 @dataclass
 class Resolver:
-    """The index of one replica, kept current by LISTEN/NOTIFY, and its decision log."""
+    """The index of one replica, kept current by LISTEN/NOTIFY, and its decision log.
+
+    Its listener also hears token revocations and hands them to `forget_token` (the id;
+    None after a reconnect, when revocations may have been missed: forget them all).
+    """
 
     session: Session
     on_decision: Callable[[Decision, float], None] = lambda _d, _s: None
+    forget_token: Callable[[str | None], None] = lambda _token_id: None
     flush_every: float = 10.0
     index: HostIndex = field(default_factory=HostIndex)
     failures: FailureLog = field(init=False)
@@ -220,7 +225,7 @@ class Resolver:
         listener = threading.Thread(
             target=listening.listen,
             args=(engine, self._changed),
-            kwargs={"on_connect": self.reload, "stop": self._stop},
+            kwargs={"on_connect": self._connected, "stop": self._stop},
             name="resolver-listen",
             daemon=True,
         )
@@ -240,11 +245,17 @@ class Resolver:
         """Load every tenant's routing context (one pair of queries)."""
         self.index.replace(lookups.routing_rows(self.session.store.engine))
 
-    def _changed(self, tenant_id: str) -> None:
-        if tenant_id == listening.EVERYTHING:
+    def _connected(self) -> None:
+        self.forget_token(None)
+        self.reload()
+
+    def _changed(self, channel: str, payload: str) -> None:
+        if channel == listening.TOKENS:
+            self.forget_token(payload)
+        elif payload == listening.EVERYTHING:
             self.reload()
-            return
-        self.index.update(tenant_id, lookups.routing_rows(self.session.store.engine, tenant_id))
+        else:
+            self.index.update(payload, lookups.routing_rows(self.session.store.engine, payload))
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_every):

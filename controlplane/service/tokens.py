@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "TENANT",
     "Forbidden",
     "Principal",
+    "TokenCache",
     "TokenRow",
     "Unauthenticated",
     "audit_request",
@@ -159,7 +161,7 @@ def list_tokens(session: Session) -> list[dict[str, Any]]:
 
 
 def revoke(session: Session, token_id: str) -> TokenRow:
-    """Revoke a token at once, on every replica (each request reads the table).
+    """Revoke a token; every API replica hears it by NOTIFY and refuses it from then on.
 
     Raises:
         NotFoundError: no token has this id.
@@ -169,8 +171,53 @@ def revoke(session: Session, token_id: str) -> TokenRow:
     return row
 
 
-def authenticate(session: Session, token: str | None) -> Principal:
-    """The principal of a bearer token.
+@dataclass
+class TokenCache:
+    """Tokens this replica has seen, by hash, so a request costs no query.
+
+    Expiry is checked on every use; a revocation reaches every replica by NOTIFY
+    (`state.tokens.revoke`) and `forget` drops the token (all of them after the
+    listener reconnects). Unknown tokens are never cached.
+    """
+
+    max_size: int = 10_000
+    _rows: dict[str, TokenRow] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, token_hash: str) -> TokenRow | None:
+        """The cached row of a token hash, if any."""
+        with self._lock:
+            return self._rows.get(token_hash)
+
+    def put(self, token_hash: str, row: TokenRow) -> None:
+        """Remember a token (the oldest goes when full)."""
+        with self._lock:
+            if len(self._rows) >= self.max_size:
+                self._rows.pop(next(iter(self._rows)))
+            self._rows[token_hash] = row
+
+    def forget(self, token_id: str | None) -> None:
+        """Drop token `token_id`, or every token when None."""
+        with self._lock:
+            if token_id is None:
+                self._rows.clear()
+                return
+            for found in [h for h, row in self._rows.items() if row.id == token_id]:
+                del self._rows[found]
+
+
+def _lookup(session: Session, token: str, cache: TokenCache | None) -> TokenRow | None:
+    token_hash = _hash(token)
+    row = cache.get(token_hash) if cache else None
+    if row is None:
+        row = stored.find(session.store.engine, token_hash)
+        if row is not None and cache is not None:
+            cache.put(token_hash, row)
+    return row
+
+
+def authenticate(session: Session, token: str | None, cache: TokenCache | None = None) -> Principal:
+    """The principal of a bearer token (`cache`: this replica's tokens seen so far).
 
     Raises:
         Unauthenticated: no token, an unknown one, or one expired or revoked.
@@ -178,7 +225,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         msg = "no token — send `Authorization: Bearer <token>` (tenantctl token create)"
         raise Unauthenticated(msg)
-    row = stored.find(session.store.engine, _hash(token)) if token.startswith(_PREFIX) else None
+    row = _lookup(session, token, cache) if token.startswith(_PREFIX) else None
     if row is None:
         msg = "unknown token — check it, or mint one with `tenantctl token create`"
         raise Unauthenticated(msg)

@@ -16,7 +16,9 @@ from controlplane.errors import NotFoundError
 from controlplane.state.lookups import connection
 from controlplane.state.tables import api_tokens
 
-__all__ = ["TokenRow", "find", "insert", "list_all", "revoke"]
+__all__ = ["TOKENS_CHANNEL", "TokenRow", "find", "insert", "list_all", "revoke"]
+
+TOKENS_CHANNEL = "tenantctl_tokens"  # listened to by `state.listening`
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def revoke(engine: sa.Engine, token_id: str) -> TokenRow:
     )
     with connection(engine, write=True) as conn:
         found = conn.execute(stmt).mappings().first()
+        # Every API replica caches tokens it has seen: tell them all, on commit.
+        conn.execute(sa.select(sa.func.pg_notify(TOKENS_CHANNEL, token_id)))
     if found is None:
         msg = f"no token with id '{token_id}' — list them with `tenantctl token list`"
         raise NotFoundError(msg)

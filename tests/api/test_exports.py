@@ -14,6 +14,7 @@ EXPORTS = {
         "TENANT",
         "Forbidden",
         "Principal",
+        "TokenCache",
         "TokenRow",
         "Unauthenticated",
         "audit_request",
