@@ -9,9 +9,10 @@ request id before the 401/403 goes out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import context
 from controlplane.service import tokens
@@ -59,45 +60,67 @@ def _authenticate(request: Request, tenant_id: str | None) -> Principal:
         raise
 
 
-def platform(role: str) -> Callable[[Request], Principal]:
+async def _principal(request: Request, tenant_id: str | None) -> Principal:
+    """From this replica's token cache without leaving the event loop, else from the store."""
+    cached = tokens.cached(context.services(request).tokens, _bearer(request))
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(_authenticate, request, tenant_id)
+
+
+async def _refuse(request: Request, actor: str, tenant_id: str | None, refusal: Forbidden) -> None:
+    await run_in_threadpool(_denied, request, actor, tenant_id, refusal)
+    raise refusal
+
+
+def _platform_refusal(principal: Principal, role: str) -> Forbidden | None:
+    if principal.kind != tokens.PLATFORM:
+        return Forbidden(
+            f"a tenant token is valid only under /v1/tenant/{principal.tenant_id}/ — "
+            "platform routes need a platform token"
+        )
+    if not principal.allows(role):
+        return Forbidden(f"role '{principal.role}' may not do this: it needs '{role}'")
+    return None
+
+
+def _tenant_refusal(principal: Principal, target: str) -> Forbidden | None:
+    if principal.kind != tokens.TENANT:
+        return Forbidden(
+            "platform tokens are not valid on /v1/tenant/...: use a tenant token "
+            "(`tenantctl token create --tenant ID`)"
+        )
+    if principal.tenant_id != target:
+        return Forbidden(f"this token is for another tenant, not '{target}'")
+    return None
+
+
+Guard = Callable[[Request], Awaitable[Principal]]
+
+
+def platform(role: str) -> Guard:
     """A dependency: the caller's platform token, whose role includes `role`."""
 
-    def guard(request: Request) -> Principal:
+    async def guard(request: Request) -> Principal:
         target = request.path_params.get("tenant_id")
-        principal = _authenticate(request, target)
-        refusal: Forbidden | None = None
-        if principal.kind != tokens.PLATFORM:
-            refusal = Forbidden(
-                f"a tenant token is valid only under /v1/tenant/{principal.tenant_id}/ — "
-                "platform routes need a platform token"
-            )
-        elif not principal.allows(role):
-            refusal = Forbidden(f"role '{principal.role}' may not do this: it needs '{role}'")
+        principal = await _principal(request, target)
+        refusal = _platform_refusal(principal, role)
         if refusal is not None:
-            _denied(request, principal.actor, target or principal.tenant_id, refusal)
-            raise refusal
+            await _refuse(request, principal.actor, target or principal.tenant_id, refusal)
         return principal
 
     return guard
 
 
-def tenant() -> Callable[[Request], Principal]:
+def tenant() -> Guard:
     """A dependency: a tenant token minted for the `{tenant_id}` of the path."""
 
-    def guard(request: Request) -> Principal:
+    async def guard(request: Request) -> Principal:
         target = str(request.path_params.get("tenant_id", ""))
-        principal = _authenticate(request, target)
-        refusal: Forbidden | None = None
-        if principal.kind != tokens.TENANT:
-            refusal = Forbidden(
-                "platform tokens are not valid on /v1/tenant/...: use a tenant token "
-                "(`tenantctl token create --tenant ID`)"
-            )
-        elif principal.tenant_id != target:
-            refusal = Forbidden(f"this token is for another tenant, not '{target}'")
+        principal = await _principal(request, target)
+        refusal = _tenant_refusal(principal, target)
         if refusal is not None:
-            _denied(request, principal.actor, target, refusal)
-            raise refusal
+            await _refuse(request, principal.actor, target, refusal)
         return principal
 
     return guard

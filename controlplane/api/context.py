@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from controlplane.api.problems import request_id
 from controlplane.service import Session, metrics, resolving, submitting, tokens
 
-__all__ = ["Services", "audit", "services"]
+__all__ = ["Services", "Svc", "audit", "services"]
 
 
 @dataclass
@@ -24,9 +25,17 @@ class Services:
 
 
 def services(request: Request) -> Services:
-    """The services of the app serving `request`."""
+    """The services of the app serving `request` (a plain function: no IO, no thread)."""
     found: Services = request.app.state.services
     return found
+
+
+async def _current(request: Request) -> Services:
+    return services(request)
+
+
+# The services as a dependency: async, so FastAPI does not spend a thread on it.
+Svc = Annotated[Services, Depends(_current)]
 
 
 def audit(

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from controlplane.api import context, schemas
-from controlplane.api.context import Services
+from controlplane.api import schemas
+from controlplane.api.context import Svc
 from controlplane.service import listing
 from controlplane.service.metrics import CONTENT_TYPE
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
-Svc = Annotated[Services, Depends(context.services)]
 
 
 @router.get("/healthz", response_model=schemas.Health)

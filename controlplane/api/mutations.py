@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, schemas
-from controlplane.api.context import Services
+from controlplane.api.context import Svc
 from controlplane.service import ControlPlaneError, submitting
 from controlplane.service.tokens import Principal
 
@@ -23,7 +23,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["platform"])
 
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
-Svc = Annotated[Services, Depends(context.services)]
 _PROBLEMS = schemas.problem_responses(
     {
         401: "no token, or an unknown, expired or revoked one",

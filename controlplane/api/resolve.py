@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from controlplane.api import auth, context, problems, schemas
-from controlplane.api.context import Services
+from controlplane.api import auth, problems, schemas
+from controlplane.api.context import Svc
 from controlplane.service import ControlPlaneError
 from controlplane.service.resolving import Decision
 from controlplane.service.tokens import Principal
@@ -22,7 +22,6 @@ from controlplane.service.tokens import Principal
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["resolver"])
-Svc = Annotated[Services, Depends(context.services)]
 Caller = Annotated[Principal, Depends(auth.platform("viewer"))]
 _STATUS = {"unknown": 404, "ambiguous": 404, "suspended": 403, "deleted": 410, "not_ready": 503}
 _DETAIL = {
@@ -44,7 +43,7 @@ _PROBLEMS = schemas.problem_responses(
 
 
 @router.get("/resolve", response_model=schemas.Routing, responses=_PROBLEMS)
-def resolve(
+async def resolve(
     request: Request,
     svc: Svc,
     _caller: Caller,
@@ -52,7 +51,10 @@ def resolve(
     tenant_id: Annotated[str | None, Header(alias="X-Tenant-ID")] = None,
 ) -> Any:
     """The routing context of the request's tenant: id, tier, status, region, database
-    reference, features."""
+    reference, features.
+
+    Async on purpose: the answer comes from memory, so it never waits for a thread.
+    """
     request_id = problems.request_id(request)
     if not host and not tenant_id:
         return problems.problem(

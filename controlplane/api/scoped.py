@@ -11,15 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from controlplane.api import auth, context, schemas
-from controlplane.api.context import Services
+from controlplane.api import auth, schemas
+from controlplane.api.context import Svc
 from controlplane.service import listing, queries
 from controlplane.service.tokens import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/tenant/{tenant_id}", tags=["tenant"])
-Svc = Annotated[Services, Depends(context.services)]
 Own = Annotated[Principal, Depends(auth.tenant())]
 _PROBLEMS = schemas.problem_responses(
     {

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from controlplane.api import auth, context, schemas
-from controlplane.api.context import Services
+from controlplane.api import auth, schemas
+from controlplane.api.context import Svc
 from controlplane.service import listing, queries
 from controlplane.service.tokens import Principal
 
@@ -22,7 +22,6 @@ router = APIRouter(prefix="/v1", tags=["platform"])
 
 Viewer = Annotated[Principal, Depends(auth.platform("viewer"))]
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
-Svc = Annotated[Services, Depends(context.services)]
 _PROBLEMS = schemas.problem_responses(
     {
         401: "no token, or an unknown, expired or revoked one",

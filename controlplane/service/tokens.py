@@ -33,6 +33,7 @@ __all__ = [
     "Unauthenticated",
     "audit_request",
     "authenticate",
+    "cached",
     "create",
     "list_tokens",
     "revoke",
@@ -214,6 +215,14 @@ def _lookup(session: Session, token: str, cache: TokenCache | None) -> TokenRow 
         if row is not None and cache is not None:
             cache.put(token_hash, row)
     return row
+
+
+def cached(cache: TokenCache, token: str | None) -> Principal | None:
+    """The principal of a cached, active token; None means: ask `authenticate` (no IO)."""
+    row = cache.get(_hash(token)) if token else None
+    if row is None or status_of(row) != "active":
+        return None
+    return Principal(row.id, row.name, row.kind, row.role, row.tenant_id)
 
 
 def authenticate(session: Session, token: str | None, cache: TokenCache | None = None) -> Principal:

@@ -19,6 +19,7 @@ EXPORTS = {
         "Unauthenticated",
         "audit_request",
         "authenticate",
+        "cached",
         "create",
         "list_tokens",
         "revoke",
