@@ -25,8 +25,7 @@ router = APIRouter(prefix="/v1", tags=["platform"])
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
 _PROBLEMS = schemas.problem_responses(
     {
-        401: "no token, or an unknown, expired or revoked one",
-        403: "the token may not do this (role, or a tenant token)",
+        **schemas.AUTH_PROBLEMS,
         404: "unknown tenant",
         409: "recorded already, hostname taken, wrong status for this, or the tenant is locked",
         422: "invalid input; `errors` names file, line and field",
@@ -133,39 +132,44 @@ async def create_tenant(
     return await _accept(request, response, caller, "api.tenant.create", start)
 
 
-@router.post(
-    "/tenants/{tenant_id}/suspend",
-    status_code=202,
-    response_model=schemas.Accepted,
-    responses=_PROBLEMS,
-)
-async def suspend_tenant(
-    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
-) -> dict[str, Any]:
-    """Take the tenant's traffic off (ingress, DNS, app-role login); its data stays."""
-    return await _accept(
-        request,
-        response,
-        caller,
-        "api.tenant.suspend",
-        start=lambda: svc.submissions.suspend(tenant_id, actor=caller.actor),
+_LIFECYCLE: dict[str, tuple[Callable[..., submitting.Accepted], str]] = {
+    "suspend": (
+        submitting.Submissions.suspend,
+        "Take the tenant's traffic off (ingress, DNS, app-role login); its data stays.",
+    ),
+    "resume": (
+        submitting.Submissions.resume,
+        "Bring a suspended tenant back: login, network, DNS, health checks, `active`.",
+    ),
+}
+
+
+def _lifecycle_route(action: str) -> None:
+    """`POST /v1/tenants/{tenant_id}/ACTION`: one recorded tenant's lifecycle operation."""
+    method, summary = _LIFECYCLE[action]
+
+    async def route(
+        tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
+    ) -> dict[str, Any]:
+        return await _accept(
+            request,
+            response,
+            caller,
+            f"api.tenant.{action}",
+            start=lambda: method(svc.submissions, tenant_id, actor=caller.actor),
+        )
+
+    route.__doc__ = summary
+    router.add_api_route(
+        f"/tenants/{{tenant_id}}/{action}",
+        route,
+        methods=["POST"],
+        name=f"{action}_tenant",
+        status_code=202,
+        response_model=schemas.Accepted,
+        responses=_PROBLEMS,
     )
 
 
-@router.post(
-    "/tenants/{tenant_id}/resume",
-    status_code=202,
-    response_model=schemas.Accepted,
-    responses=_PROBLEMS,
-)
-async def resume_tenant(
-    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
-) -> dict[str, Any]:
-    """Bring a suspended tenant back: login, network, DNS, health checks, `active`."""
-    return await _accept(
-        request,
-        response,
-        caller,
-        "api.tenant.resume",
-        start=lambda: svc.submissions.resume(tenant_id, actor=caller.actor),
-    )
+for _action in _LIFECYCLE:
+    _lifecycle_route(_action)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AUTH_PROBLEMS",
     "Accepted",
     "AuditEntry",
     "AuditPage",
@@ -22,6 +23,13 @@ __all__ = [
     "Verification",
     "problem_responses",
 ]
+
+
+# What any platform route may answer about its token.
+AUTH_PROBLEMS = {
+    401: "no token, or an unknown, expired or revoked one",
+    403: "the token may not do this (role, or a tenant token)",
+}
 
 
 def problem_responses(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:

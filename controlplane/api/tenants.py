@@ -24,8 +24,7 @@ Viewer = Annotated[Principal, Depends(auth.platform("viewer"))]
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
 _PROBLEMS = schemas.problem_responses(
     {
-        401: "no token, or an unknown, expired or revoked one",
-        403: "the token may not do this (role, or a tenant token)",
+        **schemas.AUTH_PROBLEMS,
         404: "unknown tenant or operation",
         422: "invalid input; `errors` names file, line and field",
     }
