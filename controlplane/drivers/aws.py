@@ -3,7 +3,8 @@
 The endpoint comes from boto3's own configuration (`AWS_ENDPOINT_URL_S3`,
 `AWS_ENDPOINT_URL`, profiles), which is how tests point it at moto's server. botocore
 errors are translated here, and only here, into `AwsError`: throttling, 5xx answers and
-unreachable endpoints are retryable; a missing bucket or a refused request is not.
+unreachable endpoints are retryable; a missing bucket, a refused request or missing
+credentials are not.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def _translated(what: str) -> Iterator[None]:
         retryable = code in _TRANSIENT_CODES or status >= 500
         msg = f"S3 {what}: {code or status} {error.get('Message', '')}".strip()
         raise AwsError(msg, retryable=retryable) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        msg = f"S3 {what}: no AWS credentials — set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET"
+        raise AwsError(msg) from exc
     except botocore.exceptions.BotoCoreError as exc:
-        msg = f"S3 {what}: {exc} — check the AWS endpoint and credentials, then try again"
+        msg = f"S3 {what}: {exc} — check the AWS endpoint and network, then try again"
         raise AwsError(msg, retryable=True) from exc
 
 
