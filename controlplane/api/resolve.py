@@ -33,6 +33,7 @@ _DETAIL = {
 }
 _PROBLEMS = schemas.problem_responses(
     {
+        **schemas.AUTH_PROBLEMS,
         403: "suspended tenant (or the token may not resolve)",
         404: "unknown or ambiguous host: never a default tenant",
         410: "deleted tenant",

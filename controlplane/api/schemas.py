@@ -33,8 +33,12 @@ AUTH_PROBLEMS = {
 
 
 def problem_responses(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries: each status answers a `Problem`, described by its text."""
-    return {status: {"model": Problem, "description": text} for status, text in texts.items()}
+    """OpenAPI `responses` entries: each status answers a `Problem` (problem+json)."""
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        status: {"model": Problem, "description": text, "content": content}
+        for status, text in texts.items()
+    }
 
 
 def _example(value: dict[str, Any]) -> ConfigDict:

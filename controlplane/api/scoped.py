@@ -24,6 +24,8 @@ _PROBLEMS = schemas.problem_responses(
     {
         401: "no token, or an unknown, expired or revoked one",
         403: "a platform token, or another tenant's token",
+        404: "the tenant is not recorded",
+        422: "a bad query parameter",
     }
 )
 _SHOWN = ("id", "name", "tier", "region", "status", "generation", "created_at", "updated_at")
