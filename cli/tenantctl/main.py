@@ -414,6 +414,24 @@ def diff(
 
 
 @app.command()
+def drift(files: Files, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+    """Report drift across every backend: database, Kubernetes, DNS, records.
+
+    Every step of every recorded tenant verifies its real resources (one snapshot per
+    backend, compared in memory); nothing is changed. Exit 0 when all verify, 7 when
+    there is drift. `tenantctl apply --reconcile` repairs what this reports.
+
+    Example: tenantctl drift -f tenant-configs/ -o json
+    """
+    config, sources = _run(lambda: service.inputs.load(files, platform))
+    session = _open()
+    rows = _run(lambda: service.planning.drift(session, sources, config))
+    emit(out, rows, output, columns=["tenant", "step", "problem"], title="drift")
+    if rows:
+        raise typer.Exit(DIFF_FOUND)
+
+
+@app.command()
 def audit(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,

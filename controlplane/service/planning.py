@@ -8,7 +8,7 @@ live state is read in one snapshot per backend and compared per tenant in memory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_immutable",
     "check_recorded",
     "diff",
+    "drift",
     "drifted",
     "plan",
     "recorded_platform",
@@ -173,23 +174,48 @@ def drifted(
         ControlPlaneError: (retryable) a backend is down: one error for the run, not an
             operation per tenant.
     """
+    return [tenant for tenant, _ in _drift(session, sources, platform, first_only=True)]
+
+
+def drift(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+) -> list[dict[str, str]]:
+    """One drift report across every backend: `tenant, step, problem` rows (reads only).
+
+    Raises:
+        ControlPlaneError: (retryable) a backend is down.
+    """
+    with session.observe(platform):
+        return [
+            {"tenant": tenant, "step": step, "problem": problem}
+            for tenant, problems in _drift(session, sources, platform, first_only=False)
+            for step, problem in problems
+        ]
+
+
+def _drift(
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig, *, first_only: bool
+) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """(tenant, [(step, problem)]) for each tenant whose resources do not verify."""
     done = session.store.latest_done()
     steps = session.steps(onboarding.KIND, platform, registry=session.store.recorded())
-    found: list[str] = []
     for source in sources:
         ctx = session.context(source, platform, _outputs(done, source.tenant.id))
+        found: list[tuple[str, str]] = []
         try:
-            unhealthy = any(step.verify(ctx) for step in steps)
+            for step in steps:
+                found.extend((step.name, problem) for problem in step.verify(ctx))
+                if found and first_only:
+                    break
         except ControlPlaneError as exc:
             if exc.retryable:
                 raise  # an outage: say so once, rather than open an operation per tenant
-            unhealthy = True  # the tenant's operation re-runs the check and records why
-        except Exception:
+            found.append((step.name, exc.message))  # its operation re-runs and records it
+        except Exception as exc:
             log.debug("drift check of %s raised", source.tenant.id, exc_info=True)
-            unhealthy = True
-        if unhealthy:
-            found.append(source.tenant.id)
-    return found
+            found.append((step.name, f"unexpected {type(exc).__name__}: {exc}"))
+        if found:
+            yield source.tenant.id, found
 
 
 def diff(

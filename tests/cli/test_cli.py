@@ -268,3 +268,22 @@ def test_plan_names_rendered_files_by_their_real_path(configs: Path) -> None:
     assert code == 0
     assert "create out/bluebird/dns.yaml" in plans[0]["steps"]
     assert not [s for s in plans[0]["steps"] if "dns/out" in s]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_drift_reports_every_backend_and_reconcile_repairs_it(configs: Path) -> None:
+    assert tenantctl("apply", "-f", str(configs), "--yes")[0] == 0
+    assert tenantctl("drift", "-f", str(configs))[0] == 0
+    Path("out/bluebird/dns.yaml").unlink()
+    network = Path("out/corner-cafe/kubernetes/network.yaml")
+    network.write_text(network.read_text() + "---\nkind: NetworkPolicy\n")
+    code, rows = tenantctl_json("drift", "-f", str(configs))
+    assert code == 7
+    assert {(r["tenant"], r["step"]) for r in rows} == {
+        ("bluebird", "dns"),
+        ("corner-cafe", "network"),
+    }
+    code, outcomes = tenantctl_json("apply", "-f", str(configs), "--yes", "--reconcile")
+    repaired = {o["tenant"] for o in outcomes if o["result"] == "repaired"}
+    assert code == 0 and repaired == {"bluebird", "corner-cafe"}
+    assert tenantctl("drift", "-f", str(configs))[0] == 0
