@@ -12,9 +12,10 @@ So a re-run after a crash at any point neither duplicates nor loses a row.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -32,6 +33,8 @@ IMPORT_LOG = "tenantctl_imports"
 # right after the commit. Harmless when unset.
 IMPORT_FAULT_ENV = "TENANTCTL_FAULT_KILL_IN_IMPORT"
 _CONNECT_TIMEOUT = 10
+# SQLSTATE classes of a failing server (as in `postgres`): connection, resources, operator.
+_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
 _LOG_DDL = """
 CREATE TABLE IF NOT EXISTS {log} (
     file text PRIMARY KEY,
@@ -57,7 +60,7 @@ def _failpoint(file: str, moment: str) -> None:
 def _failed(what: str, exc: psycopg.Error) -> PostgresError:
     """A psycopg error as PostgresError: retryable when the server, not the data, failed."""
     outage = isinstance(exc, psycopg.OperationalError) and not exc.sqlstate
-    outage = outage or bool(exc.sqlstate and exc.sqlstate[:2] in {"08", "53", "57", "58"})
+    outage = outage or bool(exc.sqlstate and exc.sqlstate[:2] in _OUTAGE_CLASSES)
     return PostgresError(f"{what}: {str(exc).strip()}", retryable=outage)
 
 
@@ -67,24 +70,37 @@ class TenantData:
 
     databases: postgres.TenantDatabases
 
-    def _connect(
-        self, tenant_id: str, target: str, expected: Mapping[str, str]
-    ) -> psycopg.Connection:
+    @contextlib.contextmanager
+    def _as_app(
+        self, tenant_id: str, target: str, expected: Mapping[str, str], what: str
+    ) -> Iterator[psycopg.Connection]:
+        """A session as the tenant's app role; psycopg errors become PostgresError."""
         url = self.databases.connect_url(target, expected)
         password = self.databases.passwords.password(tenant_id)
-        return psycopg.connect(url, password=password, connect_timeout=_CONNECT_TIMEOUT)
+        try:
+            with psycopg.connect(url, password=password, connect_timeout=_CONNECT_TIMEOUT) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise self._translated(target, f"tenant '{tenant_id}': {what}", exc) from exc
+
+    def _translated(self, target: str, what: str, exc: psycopg.Error) -> PostgresError:
+        """Retryable only when the server failed: a login refused while the admin can
+        connect is the tenant's setup (its role or database not there yet), not an outage."""
+        if exc.sqlstate:
+            return _failed(what, exc)
+        try:
+            with psycopg.connect(self.databases.servers[target], connect_timeout=_CONNECT_TIMEOUT):
+                pass
+        except psycopg.Error:
+            return PostgresError(f"{what}: {str(exc).strip()}", retryable=True)
+        return PostgresError(f"{what}: {str(exc).strip()}")
 
     def load(
         self, tenant_id: str, target: str, expected: Mapping[str, str], batch: ImportBatch
     ) -> ImportRecord:
         """Load one file unless its log row says it is in; ConflictError if it changed."""
-        schema = expected["schema"]
-        try:
-            with self._connect(tenant_id, target, expected) as conn:
-                record = _load(conn, schema, batch)
-        except psycopg.Error as exc:
-            msg = f"tenant '{tenant_id}': import of {batch.file}"
-            raise _failed(msg, exc) from exc
+        with self._as_app(tenant_id, target, expected, f"import of {batch.file}") as conn:
+            record = _load(conn, expected["schema"], batch)
         _failpoint(batch.file, "+")
         return record
 
@@ -95,14 +111,10 @@ class TenantData:
         schema = expected["schema"]
         log = sql.Identifier(schema, IMPORT_LOG)
         query = sql.SQL("SELECT file, table_name, checksum, rows FROM {}").format(log)
-        try:
-            with self._connect(tenant_id, target, expected) as conn:
-                if not _exists(conn, schema, IMPORT_LOG):
-                    return {}
-                rows = conn.execute(query).fetchall()
-        except psycopg.Error as exc:
-            msg = f"tenant '{tenant_id}': read the import log"
-            raise _failed(msg, exc) from exc
+        with self._as_app(tenant_id, target, expected, "read the import log") as conn:
+            if not _exists(conn, schema, IMPORT_LOG):
+                return {}
+            rows = conn.execute(query).fetchall()
         return {r[0]: ImportRecord(r[0], r[1], r[2], int(r[3])) for r in rows}
 
     def row_counts(
@@ -111,15 +123,9 @@ class TenantData:
         """Rows the app role sees in each of `tables` (a missing table counts -1)."""
         schema = expected["schema"]
         counts: dict[str, int] = {}
-        try:
-            with self._connect(tenant_id, target, expected) as conn:
-                for table in tables:
-                    counts[table] = (
-                        _count(conn, schema, table) if _exists(conn, schema, table) else -1
-                    )
-        except psycopg.Error as exc:
-            msg = f"tenant '{tenant_id}': count imported rows"
-            raise _failed(msg, exc) from exc
+        with self._as_app(tenant_id, target, expected, "count imported rows") as conn:
+            for table in tables:
+                counts[table] = _count(conn, schema, table) if _exists(conn, schema, table) else -1
         return counts
 
     def foreign_rows(self, tenant_id: str, target: str, expected: Mapping[str, str]) -> list[str]:
@@ -127,7 +133,7 @@ class TenantData:
         schema = expected["schema"]
         problems = []
         try:
-            with self._connect(tenant_id, target, expected) as conn:
+            with self._as_app(tenant_id, target, expected, "row visibility check") as conn:
                 for (table,) in conn.execute(_TENANT_TABLES, (schema,)).fetchall():
                     query = sql.SQL(
                         "SELECT count(*) FROM {} WHERE tenant_id::text IS DISTINCT FROM %s"
@@ -137,11 +143,10 @@ class TenantData:
                         problems.append(
                             f"{schema}.{table}: {row[0]} row(s) of other tenants visible"
                         )
-        except psycopg.Error as exc:
-            if _failed("", exc).retryable:
-                msg = f"tenant '{tenant_id}': row visibility check"
-                raise _failed(msg, exc) from exc
-            return [f"cannot connect as {expected['app_role']}: {str(exc).strip()}"]
+        except PostgresError as exc:
+            if exc.retryable:
+                raise
+            return [f"as {expected['app_role']}: {exc.message}"]
         return problems
 
     def set_login(self, target: str, app_role: str, *, login: bool) -> None:

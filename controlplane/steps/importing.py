@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from controlplane.engine.steps import Change, StepContext, StepResult, fingerprint_of
-from controlplane.errors import ConflictError
+from controlplane.errors import ConflictError, ControlPlaneError
 from controlplane.models.imports import ImportBatch, ImportRecord, SourceFile
 from controlplane.models.operations import StepName
 from controlplane.resources import imports
@@ -129,7 +129,12 @@ class ImportStep:
         if not batches:
             return [Change("noop", f"import/{ctx.tenant.id}")]
         where = self._where(ctx)
-        done = self.data.imported(ctx.tenant.id, where.target, where.expected)
+        try:
+            done = self.data.imported(ctx.tenant.id, where.target, where.expected)
+        except ControlPlaneError as exc:
+            if exc.retryable:
+                raise
+            done = {}  # the database or its app role is not there yet: nothing imported
         return [
             Change("noop", f"import/{b.file}")
             if b.file in done

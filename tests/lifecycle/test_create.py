@@ -86,3 +86,18 @@ def test_create_with_a_missing_file_or_folder_says_what_to_fix(tenant_folder: Te
     code, output = tenantctl("create", "-f", str(t.file))
     assert code == 3
     assert "data_import.source ./data/" in output and "not found" in output
+
+
+def test_plan_of_a_new_tenant_lists_the_files_to_import(tenant_folder: TenantFolder) -> None:
+    t = tenant_folder
+    platform, sources = service.inputs.load([t.file])
+    session = lifecycle.open_session(out_dir=t.folder.parent / "out")
+
+    [plan] = service.planning.plan(session, sources, platform)
+
+    imports = [(c.action, c.target, c.detail) for c in plan.steps if c.target.startswith("import/")]
+    assert plan.action == "create"
+    assert imports == [
+        ("create", "import/customers.csv", "3 row(s) into customers"),
+        ("create", "import/orders.jsonl", "5 row(s) into orders"),
+    ]
