@@ -1,8 +1,8 @@
 """Suspend and resume in live mode: the fake kube-apiserver and the Cloudflare emulator.
 
-An enterprise tenant (in the mesh, on a dedicated database): suspend prunes the ingress
-allow, adds the Istio DENY and points the CNAME at the suspended target; resume puts
-every object back as onboarding made it.
+An enterprise tenant (in the mesh, on a dedicated database, with initial data): suspend
+prunes the ingress allow, adds the Istio DENY and points the CNAME at the suspended
+target; resume puts every object back as onboarding made it; the rows stay.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.conftest import EXAMPLES
 from tests.fakes.cloudflare_api import CloudflareEmulator
 from tests.fakes.cloudflare_fixtures import TOKEN
 from tests.fakes.kube_fixtures import FakeCluster
-from tests.lifecycle.conftest import TenantFolder, write_tenant
+from tests.lifecycle.conftest import CUSTOMERS, TenantFolder, write_tenant
 
 runner = CliRunner()
 BASE = "tenants.example.com"
@@ -58,7 +58,9 @@ def live_tenant(
     document["platform"]["cloudflare_zone_id"] = cloudflare_zone
     (folder / "platform.yaml").write_text(yaml.safe_dump(document))
     tenant_id = f"lv-{uuid.uuid4().hex[:10]}"
-    write_tenant(folder, tenant_id, tier="enterprise")
+    (folder / "data").mkdir()
+    (folder / "data" / "customers.csv").write_text(CUSTOMERS.format(tid=tenant_id))
+    write_tenant(folder, tenant_id, tier="enterprise", source="./data/")
     return TenantFolder(
         tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
     )
@@ -90,6 +92,8 @@ def test_suspend_and_resume_live(
     onboarded = _policies(kube_apiserver, namespace)
     assert "NetworkPolicy/allow-ingress-gateway" in onboarded
     assert _cname(cloudflare_emulator, cloudflare_zone, host) == [f"ingress.{BASE}"]
+    with t.app_connect(dedicated=True) as conn:  # imported into its own database
+        assert conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)
 
     code, output = _invoke("suspend", t.tenant_id, "--yes")
 
@@ -111,5 +115,6 @@ def test_suspend_and_resume_live(
     assert _cname(cloudflare_emulator, cloudflare_zone, host) == [f"ingress.{BASE}"]
     with t.app_connect(dedicated=True) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (t.app_role,)
+        assert conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)
     code, output = _invoke("get", t.tenant_id, "-o", "json")
     assert json.loads(output)["status"] == "active"
