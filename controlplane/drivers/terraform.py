@@ -74,6 +74,10 @@ _TRANSIENT = (
     "could not connect to server",
     "the database system is starting up",
     "too many connections",
+    # Two modules' SQL changing one shared catalog row at once (GRANT/REVOKE on the same
+    # database from two sessions): Postgres refuses the second; the idempotent SQL re-runs.
+    "tuple concurrently updated",
+    "deadlock detected",
 )
 
 

@@ -95,6 +95,13 @@ LOCK_DIAGNOSTIC = json.dumps(
             "refused",
         ),
         (
+            "two modules granting on one database at once",
+            _result(stderr="psql:apply.sql:108: ERROR:  tuple concurrently updated"),
+            TerraformError,
+            True,
+            "concurrently",
+        ),
+        (
             "bad input",
             _result(stderr="Error: Invalid value for variable"),
             TerraformError,
