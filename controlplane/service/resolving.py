@@ -219,8 +219,18 @@ class Resolver:
         self.failures = FailureLog(self._audit_failures)
 
     def start(self) -> None:
-        """Load the index and follow changes in background threads."""
+        """Load the index, then follow changes in background threads.
+
+        The first load happens here, so a replica that starts serving has its index; the
+        listener loads it again once its LISTEN is in place (nothing falls in between).
+        A store that is down now leaves the index unloaded (`/readyz` says so) until the
+        listener gets through.
+        """
         self._stop.clear()
+        try:
+            self.reload()
+        except ControlPlaneError as exc:
+            log.warning("resolver: index not loaded yet: %s", exc.message)
         engine = self.session.store.engine
         listener = threading.Thread(
             target=listening.listen,

@@ -36,6 +36,19 @@ class Api:
         """Headers authenticating as `token`."""
         return {"Authorization": f"Bearer {token}"}
 
+    def record(self, file: str, status: str = "active") -> str:
+        """`record` a tenant, then wait until this replica's resolver index shows it
+        (the index follows the store by NOTIFY, asynchronously)."""
+        tenant_id = record(self.session, file, status)
+        index = self.client.app.state.services.resolver.index  # type: ignore[attr-defined]
+
+        def shown() -> bool | None:
+            decision = index.by_id(tenant_id)
+            return (decision.tenant is not None and decision.tenant.status == status) or None
+
+        eventually(shown, within=5)
+        return tenant_id
+
 
 def record(session: service.Session, file: str, status: str = "active") -> str:
     """Record an example tenant as `apply` would (spec, hostnames), with `status`."""

@@ -15,7 +15,7 @@ from controlplane import service
 from controlplane.service import tokens
 from controlplane.state import tokens as stored
 from tenantctl.main import app
-from tests.api.conftest import Api, eventually, mint, record
+from tests.api.conftest import Api, eventually, mint
 
 YAML = {"Content-Type": "application/yaml"}
 
@@ -52,7 +52,7 @@ def test_viewer_trying_to_mutate_is_403_and_audited(served: Api) -> None:
 
 
 def test_tenant_token_on_a_platform_route_is_403(served: Api) -> None:
-    tenant_id = record(served.session, "bluebird-books.yaml")
+    tenant_id = served.record("bluebird-books.yaml")
     token = mint(served.session, "bb-admins", tenant_id=tenant_id)
     response = served.client.get(f"/v1/tenants/{tenant_id}", headers=served.as_(token))
     entry = _refused(served, response, 403)
@@ -61,8 +61,8 @@ def test_tenant_token_on_a_platform_route_is_403(served: Api) -> None:
 
 
 def test_tenant_token_reading_another_tenant_is_403(served: Api) -> None:
-    own = record(served.session, "bluebird-books.yaml")
-    other = record(served.session, "corner-cafe.yaml")
+    own = served.record("bluebird-books.yaml")
+    other = served.record("corner-cafe.yaml")
     token = mint(served.session, "bb-admins", tenant_id=own)
     response = served.client.get(f"/v1/tenant/{other}", headers=served.as_(token))
     entry = _refused(served, response, 403)
@@ -70,7 +70,7 @@ def test_tenant_token_reading_another_tenant_is_403(served: Api) -> None:
 
 
 def test_platform_token_on_the_tenant_surface_is_403(served: Api) -> None:
-    tenant_id = record(served.session, "bluebird-books.yaml")
+    tenant_id = served.record("bluebird-books.yaml")
     response = served.client.get(f"/v1/tenant/{tenant_id}", headers=served.as_(served.admin))
     _refused(served, response, 403)
 
@@ -107,8 +107,8 @@ def test_expired_and_revoked_tokens_are_401(served: Api) -> None:
 
 
 def test_tenant_view_shows_only_its_own_entries(served: Api) -> None:
-    own = record(served.session, "bluebird-books.yaml")
-    other = record(served.session, "corner-cafe.yaml")
+    own = served.record("bluebird-books.yaml")
+    other = served.record("corner-cafe.yaml")
     served.session.store.audit("test.platform", None, {})
     served.session.store.audit("test.other", other, {})
     served.session.store.audit("test.own", own, {})

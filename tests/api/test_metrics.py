@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane.models.operations import AuditEntry, StepName, StepRecord, StepStatus
 from controlplane.state.budgets import PostgresRequestBudget
-from tests.api.conftest import Api, record
+from tests.api.conftest import Api
 
 
 def _samples(served: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -32,9 +32,9 @@ def _operation(served: Api, tenant_id: str, status: str, failed_step: str = "") 
 
 
 def test_tenants_operations_and_resolver_series(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml")
-    record(served.session, "corner-cafe.yaml", status="suspended")
-    record(served.session, "acme-retail.yaml")
+    served.record("bluebird-books.yaml")
+    served.record("corner-cafe.yaml", status="suspended")
+    served.record("acme-retail.yaml")
     _operation(served, "bluebird", "succeeded")
     _operation(served, "tenant-100", "failed", failed_step="database")
     budget = PostgresRequestBudget(served.session.store.engine, "cloudflare", limit=400)
@@ -69,7 +69,7 @@ def test_tenants_operations_and_resolver_series(served: Api) -> None:
 
 
 def test_label_sets_are_bounded_no_tenant_or_host_labels(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml")
+    served.record("bluebird-books.yaml")
     served.client.get(
         "/v1/resolve", params={"host": "x.example"}, headers=served.as_(served.viewer)
     )

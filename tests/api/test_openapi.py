@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.api.conftest import Api, mint, record
+from tests.api.conftest import Api, mint
 from tests.conftest import EXAMPLES
 
 DOC = "urn:tenantctl:openapi"
@@ -42,7 +42,7 @@ def _validator(document: dict[str, Any], template: str, method: str, status: int
 def _template(document: dict[str, Any], path: str) -> str:
     """The documented path template that `path` (query string and all) matches."""
     bare = path.split("?", maxsplit=1)[0]
-    for template in document["paths"]:
+    for template in map(str, document["paths"]):
         if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), bare):
             return template
     msg = f"{path} matches no documented path"
@@ -106,9 +106,9 @@ def test_the_document_is_valid_openapi(served: Api) -> None:
 
 
 def test_every_response_is_documented_and_matches_its_schema(served: Api) -> None:
-    record(served.session, "acme-retail.yaml")
-    record(served.session, "bluebird-books.yaml", status="suspended")
-    record(served.session, "corner-cafe.yaml", status="deleted")
+    served.record("acme-retail.yaml")
+    served.record("bluebird-books.yaml", status="suspended")
+    served.record("corner-cafe.yaml", status="deleted")
     token = served.as_(mint(served.session, "bb", tenant_id="bluebird"))
     document = served.client.get("/openapi.json").json()
     seen: set[tuple[str, int]] = set()

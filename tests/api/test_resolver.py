@@ -52,7 +52,7 @@ def _resolve(served: Api, **params: str) -> tuple[int, dict[str, object]]:
 
 
 def test_host_and_header_variants_return_the_routing_context(served: Api) -> None:
-    record(served.session, "acme-retail.yaml")
+    served.record("acme-retail.yaml")
     status, body = _resolve(served, host="SHOP.Acme.com.:443")
     assert status == 200
     assert body["tenant_id"] == "tenant-100"
@@ -64,16 +64,16 @@ def test_host_and_header_variants_return_the_routing_context(served: Api) -> Non
 
 
 def test_unknown_host_or_id_is_404_never_a_default(served: Api) -> None:
-    record(served.session, "acme-retail.yaml")
+    served.record("acme-retail.yaml")
     for params in ({"host": "nobody.example.com"}, {"tenant_id": "nobody"}):
         status, body = _resolve(served, **params)
         assert (status, body["outcome"], body["tenant_id"]) == (404, "unknown", None)
 
 
 def test_suspended_deleted_and_provisioning_are_reported_not_routed(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml", status="suspended")
-    record(served.session, "corner-cafe.yaml", status="deleted")
-    record(served.session, "acme-retail.yaml", status="provisioning")
+    served.record("bluebird-books.yaml", status="suspended")
+    served.record("corner-cafe.yaml", status="deleted")
+    served.record("acme-retail.yaml", status="provisioning")
     cases = {
         "bluebird.tenants.example.com": (403, "suspended"),
         "cornercafe.tenants.example.com": (410, "deleted"),
@@ -114,7 +114,7 @@ def test_missing_or_invalid_host_is_422(served: Api) -> None:
 
 def test_changes_reach_the_index_through_notify(served: Api) -> None:
     assert _resolve(served, host="bluebird.tenants.example.com")[0] == 404
-    record(served.session, "bluebird-books.yaml")
+    served.record("bluebird-books.yaml")
     eventually(
         lambda: _resolve(served, host="bluebird.tenants.example.com")[0] == 200 or None, within=1
     )

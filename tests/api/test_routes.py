@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.api.conftest import Api, record
+from tests.api.conftest import Api
 from tests.conftest import EXAMPLES
 
 PROBLEM = "application/problem+json"
@@ -21,9 +21,9 @@ def test_healthz_and_readyz_report_store_migrations_and_index(served: Api) -> No
 
 
 def test_list_filters_by_tier_and_status_and_pages(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml")
-    record(served.session, "corner-cafe.yaml", status="suspended")
-    record(served.session, "acme-retail.yaml")
+    served.record("bluebird-books.yaml")
+    served.record("corner-cafe.yaml", status="suspended")
+    served.record("acme-retail.yaml")
     auth = served.as_(served.viewer)
     standard = served.client.get("/v1/tenants", params={"tier": "standard"}, headers=auth)
     assert [t["id"] for t in standard.json()["items"]] == ["bluebird", "corner-cafe"]
@@ -49,7 +49,7 @@ def test_unknown_tenant_is_a_404_problem_with_exit_code_3(served: Api) -> None:
 
 
 def test_get_tenant_shows_hosts_and_steps(served: Api) -> None:
-    record(served.session, "acme-retail.yaml")
+    served.record("acme-retail.yaml")
     body = served.client.get("/v1/tenants/tenant-100", headers=served.as_(served.viewer)).json()
     assert body["hosts"] == {"acme.tenants.example.com": "subdomain", "shop.acme.com": "custom"}
     assert body["tier"] == "enterprise"
@@ -105,7 +105,7 @@ def test_body_that_is_neither_yaml_nor_json_is_415(served: Api) -> None:
 
 
 def test_recorded_tenant_or_taken_hostname_is_409(served: Api) -> None:
-    record(served.session, "acme-retail.yaml")
+    served.record("acme-retail.yaml")
     again = (EXAMPLES / "acme-retail.yaml").read_bytes()
     headers = {**served.as_(served.operator), "Content-Type": "application/yaml"}
     response = served.client.post("/v1/tenants", content=again, headers=headers)
@@ -169,7 +169,7 @@ def _bluebird() -> dict[str, object]:
 
 
 def test_audit_filters_by_tenant_and_action_and_pages(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml")
+    served.record("bluebird-books.yaml")
     for n in range(3):
         served.session.store.audit("test.entry", "bluebird", {"n": n})
     served.session.store.audit("test.entry", None, {"n": 99})
@@ -193,7 +193,7 @@ def test_openapi_document_has_examples_and_problem_bodies(served: Api) -> None:
 
 
 def test_suspend_and_resume_refusals(served: Api) -> None:
-    record(served.session, "bluebird-books.yaml")
+    served.record("bluebird-books.yaml")
     operator = served.as_(served.operator)
     missing = served.client.post("/v1/tenants/nobody/suspend", headers=operator)
     assert (missing.status_code, missing.json()["exit_code"]) == (404, 3)
