@@ -5,36 +5,27 @@ records, audit), like `apply` does. `create` is onboarding for a tenant not yet
 recorded; `suspend`/`resume` work from what was recorded (spec, platform config and
 render folder of the tenant's last operation), so they need no file.
 
-`LifecycleSession` is a `Session` whose flows also get the tenant-data driver (the
-initial import, the app role's login switch, row-visibility checks) and the data
-sources (a local folder or S3); `open_session` opens one.
+`open_session` is `sessions.open_session`, re-exported for the shells that only
+run lifecycle commands.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
 
-from controlplane import flows
 from controlplane.config.loading import TenantSource
-from controlplane.drivers import datasources, postgres_data
 from controlplane.engine.operating import Outcome
-from controlplane.engine.stores import TenantRegistry
 from controlplane.errors import ConflictError, NotFoundError
 from controlplane.flows import onboarding, suspending
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.service import operations, planning
-from controlplane.service.sessions import Session
-from controlplane.state import database
-from controlplane.state.store import Store, default_actor
+from controlplane.service.sessions import Session, open_session
 
 __all__ = [
     "CREATE",
     "RESUME",
     "SUSPEND",
-    "LifecycleSession",
     "Outcome",
     "create",
     "open_session",
@@ -49,32 +40,6 @@ RESUME = suspending.RESUME
 # Which recorded statuses each command accepts (a crashed run of the same command resumes).
 _SUSPENDABLE = frozenset({"active", "suspending", "suspended"})
 _RESUMABLE = frozenset({"suspended", "suspending", "resuming"})
-
-
-@dataclasses.dataclass
-class LifecycleSession(Session):
-    """A session whose flows can import data and switch the app role's login."""
-
-    def dependencies(
-        self, platform: PlatformConfig, registry: TenantRegistry | None = None
-    ) -> flows.Dependencies:
-        """The session's drivers plus tenant data and data sources."""
-        return dataclasses.replace(
-            super().dependencies(platform, registry),
-            tenant_data=self.tenant_data(platform),
-            data_sources=self._cached("data-sources", datasources.DataSources),
-        )
-
-    def tenant_data(self, platform: PlatformConfig) -> postgres_data.TenantData:
-        """The tenant databases of the platform, as their app roles and admins see them."""
-        _, databases = self.database_drivers(platform)
-        return postgres_data.TenantData(databases)
-
-
-def open_session(*, actor: str | None = None, **options: Any) -> LifecycleSession:
-    """Connect to the configured state store (embedded by default) and migrate it."""
-    store = Store(database.connect(), actor=actor or default_actor())
-    return LifecycleSession(store, **options)
 
 
 def step_names(session: Session, kind: str, platform: PlatformConfig) -> list[str]:

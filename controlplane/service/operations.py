@@ -24,7 +24,7 @@ from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps.records import spec_fingerprint
 
-__all__ = ["ApplyOutcome", "apply", "run"]
+__all__ = ["ApplyOutcome", "apply", "converged", "run", "suspended"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _ACTIONS = {
 
 @dataclass(frozen=True)
 class ApplyOutcome:
-    """What `apply` did for one tenant: applied, repaired, unchanged, failed, interrupted."""
+    """What `apply` did: applied, repaired, unchanged, suspended, failed or interrupted."""
 
     tenant_id: str
     action: str
@@ -53,6 +53,17 @@ def converged(state: TenantState | None, wanted: str) -> bool:
     return bool(
         state is not None
         and state.status == "active"
+        and state.applied_fingerprint == wanted
+        and not state.unfinished_operation
+    )
+
+
+def suspended(state: TenantState | None, wanted: str) -> bool:
+    """Suspended at the wanted spec: `apply` leaves it suspended (exit 0); a changed spec
+    still runs, and its `record` step refuses it until `tenantctl resume`."""
+    return bool(
+        state is not None
+        and state.status == "suspended"
         and state.applied_fingerprint == wanted
         and not state.unfinished_operation
     )
@@ -101,7 +112,10 @@ def apply(
     kinds: dict[str, str] = {}
     for source in sources:
         state = states.get(source.tenant.id)
-        if not converged(state, spec_fingerprint(source.tenant, platform)):
+        wanted = spec_fingerprint(source.tenant, platform)
+        if suspended(state, wanted):
+            continue  # left so: `tenantctl resume` brings it back, never a re-apply
+        if not converged(state, wanted):
             kinds[source.tenant.id] = onboarding.KIND
         elif state is not None and _renders_elsewhere(session, platform, state):
             kinds[source.tenant.id] = onboarding.RECONCILE
@@ -114,7 +128,12 @@ def apply(
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             done = list(pool.map(_runner(session, platform, kinds), todo))
     by_id = {o.tenant_id: o for o in done}
-    return [by_id.get(s.tenant.id) or ApplyOutcome(s.tenant.id, "unchanged") for s in sources]
+    return [by_id.get(s.tenant.id) or _untouched(states.get(s.tenant.id), s) for s in sources]
+
+
+def _untouched(state: TenantState | None, source: TenantSource) -> ApplyOutcome:
+    status = "suspended" if state is not None and state.status == "suspended" else "unchanged"
+    return ApplyOutcome(source.tenant.id, status)
 
 
 def _renders_elsewhere(session: Session, platform: PlatformConfig, state: TenantState) -> bool:

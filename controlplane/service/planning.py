@@ -143,14 +143,15 @@ def plan(
             else:
                 fields = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
                 state = states.get(tenant_id)
-                converged = (
-                    state is not None
-                    and state.status == "active"
-                    and state.applied_fingerprint == spec_fingerprint(source.tenant, platform)
-                )
-                action = "unchanged" if converged else "update"
+                wanted = spec_fingerprint(source.tenant, platform)
+                action = "update"
+                if state is not None and state.applied_fingerprint == wanted:
+                    action = {"active": "unchanged", "suspended": "suspended"}.get(
+                        state.status, action
+                    )
             ctx = session.context(source, platform, _outputs(done, tenant_id))
-            changes = [] if action == "unchanged" else [c for s in steps for c in s.plan(ctx)]
+            idle = action in ("unchanged", "suspended")
+            changes = [] if idle else [c for s in steps for c in s.plan(ctx)]
             plans.append(TenantPlan(tenant_id, source.file, action, fields, changes))
     return plans
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from controlplane import flows, wiring
 from controlplane.config.loading import TenantSource
-from controlplane.drivers import cloudflare, postgres, terraform
+from controlplane.drivers import cloudflare, datasources, postgres, postgres_data, terraform
 from controlplane.engine.operating import Operator
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import StepEvent
@@ -130,6 +130,9 @@ class Session:
             registry=registry or self.store,
             provisioner=provisioner,
             isolation=isolation,
+            # The initial import, the app role's login switch, row-visibility checks.
+            tenant_data=postgres_data.TenantData(isolation),
+            data_sources=self._cached("data-sources", datasources.DataSources),
             dns_provider=self.dns_provider(platform),
             kubernetes=self.kubernetes(platform),
             passwords=self.passwords(platform),

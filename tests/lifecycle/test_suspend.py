@@ -68,14 +68,20 @@ def test_suspend_then_resume(tenant_folder: TenantFolder) -> None:
     assert finished == ["resume", "suspend", "onboard"]  # newest first
 
 
-def test_apply_of_a_suspended_tenant_refuses_and_leaves_it_suspended(
-    tenant_folder: TenantFolder,
-) -> None:
+def test_apply_of_a_suspended_tenant_leaves_it_suspended(tenant_folder: TenantFolder) -> None:
     t = tenant_folder
     assert tenantctl("create", "-f", str(t.file))[0] == 0
     assert tenantctl("suspend", t.tenant_id, "--yes")[0] == 0
     suspended = t.rendered("kubernetes/network.yaml")
 
+    # Unchanged file (a CI directory apply): reported, exit 0, nothing touched.
+    code, output = tenantctl("apply", "-f", str(t.file), "--yes", "-o", "json")
+    assert code == 0, output
+    assert '"result": "suspended"' in output
+    assert t.rendered("kubernetes/network.yaml") == suspended
+
+    # A changed file is refused until the tenant is resumed.
+    t.file.write_text(t.file.read_text().replace("name: ", "name: Renamed ", 1))
     code, output = tenantctl("apply", "-f", str(t.file), "--yes")
 
     assert code == 4
