@@ -72,14 +72,15 @@ async def _accept(
     action: str,
     start: Callable[[], submitting.Accepted],
 ) -> dict[str, str]:
-    """Run `start` off the event loop, audit the outcome, answer 202 with the operation."""
+    """Run `start` and the audit write off the event loop; answer 202 with the operation."""
     tenant_id = request.path_params.get("tenant_id")
     try:
         accepted = await run_in_threadpool(start)
     except (ControlPlaneError, HTTPException) as exc:
         status = getattr(exc, "http_status", getattr(exc, "status_code", 500))
         reason = str(getattr(exc, "message", getattr(exc, "detail", "")))[:500]
-        context.audit(
+        await run_in_threadpool(
+            context.audit,
             request,
             action,
             actor=caller.actor,
@@ -90,7 +91,8 @@ async def _accept(
         )
         raise
     url = f"/v1/operations/{accepted.operation_id}"
-    context.audit(
+    await run_in_threadpool(
+        context.audit,
         request,
         action,
         actor=caller.actor,
