@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from controlplane.api import health, mutations, problems, resolve, scoped, tenants
+from controlplane.api import credentials, health, mutations, problems, resolve, scoped, tenants
 from controlplane.api.context import Services
 from controlplane.service import Session, metrics, resolving, submitting, tokens
 
@@ -65,6 +65,6 @@ def create_app(session: Session, platform: Any, *, audit_every: float = 10.0) ->
     )
     app.state.services = services
     problems.install(app)
-    for module in (health, tenants, mutations, resolve, scoped):
+    for module in (health, tenants, mutations, credentials, resolve, scoped):
         app.include_router(module.router)
     return app

@@ -9,9 +9,11 @@ tokens. Creating and revoking tokens is audited.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "TokenCache",
     "TokenRow",
     "Unauthenticated",
+    "acting",
     "audit_request",
     "authenticate",
     "cached",
@@ -98,17 +101,19 @@ def _scope_problem(
     return None
 
 
-def create(
+def create(  # noqa: PLR0913 - keyword-only options, all defaulted
     session: Session,
     name: str,
     *,
     role: str | None = None,
     tenant_id: str | None = None,
     ttl: timedelta = timedelta(days=30),
+    note: Mapping[str, object] | None = None,
 ) -> tuple[str, TokenRow]:
     """Mint a token; returns (the token, shown only now, and its record).
 
-    Exactly one of `role` (a platform token) or `tenant_id` (a tenant token) is given.
+    Exactly one of `role` (a platform token) or `tenant_id` (a tenant token) is given;
+    `note` joins the audit entry (the API's request id).
 
     Raises:
         ConfigError: both or neither of role and tenant, an unknown role, a bad ttl.
@@ -133,7 +138,7 @@ def create(
         revoked_at=None,
     )
     stored.insert(session.store.engine, row, _hash(token))
-    session.store.audit("token.created", tenant_id, _described(row))
+    session.store.audit("token.created", tenant_id, {**_described(row), **(note or {})})
     return token, row
 
 
@@ -161,15 +166,20 @@ def list_tokens(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def revoke(session: Session, token_id: str) -> TokenRow:
+def revoke(session: Session, token_id: str, note: Mapping[str, object] | None = None) -> TokenRow:
     """Revoke a token; every API replica hears it by NOTIFY and refuses it from then on.
 
     Raises:
         NotFoundError: no token has this id.
     """
     row = stored.revoke(session.store.engine, token_id)
-    session.store.audit("token.revoked", row.tenant_id, _described(row))
+    session.store.audit("token.revoked", row.tenant_id, {**_described(row), **(note or {})})
     return row
+
+
+def acting(session: Session, actor: str) -> Session:
+    """`session` writing its records and audit entries as `actor` (an API caller)."""
+    return dataclasses.replace(session, store=Store(session.store.engine, actor=actor))
 
 
 @dataclass

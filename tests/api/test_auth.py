@@ -156,3 +156,29 @@ def test_token_cli_create_list_revoke_and_errors() -> None:
         ).exit_code
         == 2
     )
+
+
+def test_only_admins_manage_tokens_over_http(served: Api) -> None:
+    body = {"name": "gw", "role": "viewer", "expires_in": 3600}
+    refused = served.client.post("/v1/tokens", json=body, headers=served.as_(served.operator))
+    entry = _refused(served, refused, 403)
+    assert str(entry["actor"]).startswith("token:ops(")
+    created = served.client.post(
+        "/v1/tokens", json=body, headers={**served.as_(served.admin), "X-Request-ID": "mint-1"}
+    )
+    assert created.status_code == 201, created.text
+    minted = created.json()
+    assert served.client.get("/v1/tenants", headers=served.as_(minted["token"])).status_code == 200
+    audit = served.session.store.audit_entries(limit=1)[0]
+    assert (audit["action"], audit["detail"]["request_id"]) == ("token.created", "mint-1")
+    assert str(audit["actor"]).startswith("token:admin(")
+    listed = served.client.get("/v1/tokens", headers=served.as_(served.admin)).json()["items"]
+    assert minted["id"] in {t["id"] for t in listed}
+    assert minted["token"] not in json.dumps(listed, default=str)
+    revoked = served.client.delete(f"/v1/tokens/{minted['id']}", headers=served.as_(served.admin))
+    assert revoked.json()["status"] == "revoked"
+    both = {"name": "x", "role": "admin", "tenant_id": "t"}
+    bad = served.client.post("/v1/tokens", json=both, headers=served.as_(served.admin))
+    assert (bad.status_code, bad.json()["exit_code"]) == (422, 2)
+    refusal = served.session.store.audit_entries(limit=1)[0]
+    assert (refusal["action"], refusal["detail"]["outcome"]) == ("api.token.create", "refused")

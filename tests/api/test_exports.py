@@ -17,6 +17,7 @@ EXPORTS = {
         "TokenCache",
         "TokenRow",
         "Unauthenticated",
+        "acting",
         "audit_request",
         "authenticate",
         "cached",

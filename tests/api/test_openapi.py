@@ -98,6 +98,16 @@ def _calls(served: Api, token: dict[str, str]) -> list[tuple[str, str, dict[str,
         ("get", "/v1/tenant/bluebird/operations", {"headers": token}),
         ("get", "/v1/tenant/bluebird/audit", {"headers": token}),
         ("get", "/v1/tenant/bluebird/audit?limit=0", {"headers": token}),
+        ("get", "/v1/tokens", {"headers": served.as_(served.admin)}),
+        ("get", "/v1/tokens", {"headers": operator}),
+        (
+            "post",
+            "/v1/tokens",
+            {"headers": served.as_(served.admin), "json": {"name": "n", "role": "viewer"}},
+        ),
+        ("post", "/v1/tokens", {"headers": served.as_(served.admin), "json": {"name": "n"}}),
+        ("post", "/v1/tokens", {"headers": served.as_(served.admin), "json": {"name": ""}}),
+        ("delete", "/v1/tokens/tok_nope", {"headers": served.as_(served.admin)}),
     ]
 
 
