@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["Format", "emit"]
 
@@ -54,7 +55,8 @@ def emit(
         console.print(table)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """Cell text shown as is: `[requests.cpu]` in a field path is data, not rich markup."""
     if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return "" if value is None else str(value)
+        return Text(", ".join(map(str, value)))
+    return Text("" if value is None else str(value))

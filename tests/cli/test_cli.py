@@ -287,3 +287,15 @@ def test_drift_reports_every_backend_and_reconcile_repairs_it(configs: Path) -> 
     repaired = {o["tenant"] for o in outcomes if o["result"] == "repaired"}
     assert code == 0 and repaired == {"bluebird", "corner-cafe"}
     assert tenantctl("drift", "-f", str(configs))[0] == 0
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_bracketed_field_paths_survive_tables_and_messages(configs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert tenantctl("apply", "-f", str(configs), "--yes", "--out", str(out))[0] == 0
+    compute = out / "bluebird" / "kubernetes" / "compute.yaml"
+    compute.write_text(compute.read_text().replace("requests.cpu: '4'", "requests.cpu: '40'"))
+    code, output = tenantctl("diff", "-f", str(configs), "--out", str(out))
+    assert code == 7 and ".spec.hard[requests.cpu]" in output
+    code, output = tenantctl("verify", "bluebird")
+    assert code == 6 and ".spec.hard[requests.cpu]: want '4', have '40'" in output
