@@ -299,3 +299,9 @@ def test_bracketed_field_paths_survive_tables_and_messages(configs: Path, tmp_pa
     assert code == 7 and ".spec.hard[requests.cpu]" in output
     code, output = tenantctl("verify", "bluebird")
     assert code == 6 and ".spec.hard[requests.cpu]: want '4', have '40'" in output
+
+
+def test_verify_help_describes_its_own_options() -> None:
+    code, output = tenantctl("verify", "--help")
+    assert code == 0 and "beside the tenant files" not in output
+    assert "recorded" in output and "--out" in output
