@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -927,7 +928,14 @@ def _file_differences(
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace `path` atomically, so a reader never sees half a file."""
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
+    """Replace `path` atomically, so a reader never sees half a file.
+
+    The temporary file's name is unique: tenants converged in parallel all write the
+    shared `_platform/` files, and a fixed name let one writer rename another's away.
+    """
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(text)
+    Path(handle.name).chmod(0o644)  # GitOps files, never secrets: readable like any file
+    Path(handle.name).replace(path)

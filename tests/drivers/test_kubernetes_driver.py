@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,26 @@ def test_render_backend_writes_what_tenantctl_render_writes(tmp_path: Path) -> N
     backend.remove(_scope(tenant, "network"))
     kustomization = (tmp_path / "acme/kubernetes/kustomization.yaml").read_text()
     assert "network.yaml" not in kustomization
+
+
+def test_tenants_rendered_in_parallel_share_the_platform_files_safely(tmp_path: Path) -> None:
+    """Every tenant's compute step writes `_platform/`: parallel writers must not collide."""
+    backend = driver.RenderedClusters(tmp_path, objects.to_yaml, bundles.kustomization)
+    render = PLATFORM.model_copy(update={"modes": BackendModes()})
+    tenants = [_tenant(f"t{i:02d}") for i in range(24)]
+
+    def compute(tenant: Tenant) -> list[str]:
+        ctx = StepContext(tenant, render, "op")
+        step = steps.ComputeStep(backend)
+        step.apply(ctx)
+        return step.verify(ctx)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        problems = list(pool.map(compute, tenants))
+    assert problems == [[]] * len(tenants)
+    for path, text in rendering.platform_files(render).items():
+        assert (tmp_path / "_platform" / path).read_text() == text
+    assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
 
 
 def test_plan_lists_creates_updates_and_deletes_per_object_without_writing(
