@@ -13,7 +13,9 @@ HTTP statuses, so the mapping lives in one place::
     │   ├── CloudflareError
     │   ├── AwsError
     │   └── PostgresError
-    └── StepFailedError        6 / 500  a step gave up (permanent error or retries spent)
+    ├── StepFailedError        6 / 500  a step gave up (permanent error or retries spent)
+    └── AuthError              8 / 401  no valid token (API: unknown, expired, revoked)
+        └── ForbiddenError     8 / 403  a valid token that may not do this
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AuthError",
     "AwsError",
     "CloudflareError",
     "ConfigError",
     "ConflictError",
     "ControlPlaneError",
     "DriverError",
+    "ForbiddenError",
     "KubernetesError",
     "NotFoundError",
     "PostgresError",
@@ -126,3 +130,16 @@ class StepFailedError(ControlPlaneError):
 
     exit_code = 6
     http_status = 500
+
+
+class AuthError(ControlPlaneError):
+    """No token, or one that is unknown, expired or revoked (the API's 401)."""
+
+    exit_code = 8
+    http_status = 401
+
+
+class ForbiddenError(AuthError):
+    """A valid token that may not do this: wrong role, tenant or surface (the API's 403)."""
+
+    http_status = 403

@@ -34,7 +34,7 @@ EXIT_CODES = """
 Exit codes: 0 ok · 1 unexpected error (details with --debug) · 2 invalid input ·
 3 not found · 4 conflict (lock held, name taken) · 5 outside system failed ·
 6 a step failed (see `tenantctl describe TENANT`) · 7 `diff` found differences ·
-130 interrupted (Ctrl-C; the next run resumes).
+8 not authorised (API tokens) · 130 interrupted (Ctrl-C; the next run resumes).
 """
 
 app = typer.Typer(

@@ -6,11 +6,27 @@
 - `planning`: plan, diff, verify and drift (read-only, one snapshot per backend)
 - `queries`: tenants, one tenant in detail, the audit log
 - `rendering`: GitOps files
+- `lifecycle`: create, suspend and resume one tenant
+- `tokens`, `resolving`, `listing`, `submitting`, `metrics`: what the HTTP API serves
+  (platform and tenant tokens, the host resolver, pages, background operations, /metrics)
 """
 
 from controlplane.engine.running import StepEvent
 from controlplane.errors import ControlPlaneError
-from controlplane.service import inputs, operations, planning, queries, rendering, sessions
+from controlplane.service import (
+    inputs,
+    lifecycle,
+    listing,
+    metrics,
+    operations,
+    planning,
+    queries,
+    rendering,
+    resolving,
+    sessions,
+    submitting,
+    tokens,
+)
 from controlplane.service.sessions import FAULT_ENV, Session, open_session
 
 __all__ = [
@@ -19,10 +35,16 @@ __all__ = [
     "Session",
     "StepEvent",
     "inputs",
+    "lifecycle",
+    "listing",
+    "metrics",
     "open_session",
     "operations",
     "planning",
     "queries",
     "rendering",
+    "resolving",
     "sessions",
+    "submitting",
+    "tokens",
 ]

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controlplane.errors import ConfigError, ControlPlaneError, SourceLocation
+from controlplane.errors import (
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    SourceLocation,
+)
 from controlplane.service.sessions import Session
 from controlplane.state import tokens as stored
 from controlplane.state.store import Store
@@ -50,18 +55,9 @@ _PREFIX = "tcp_"
 _MAX_TTL = timedelta(days=366)
 
 
-class Unauthenticated(ControlPlaneError):
-    """No token, or one that is unknown, expired or revoked (HTTP 401)."""
-
-    exit_code = 8
-    http_status = 401
-
-
-class Forbidden(ControlPlaneError):
-    """A valid token that may not do this (HTTP 403)."""
-
-    exit_code = 8
-    http_status = 403
+# The API's names for the two refusals (the classes live in the one hierarchy).
+Unauthenticated = AuthError
+Forbidden = ForbiddenError
 
 
 @dataclass(frozen=True)
