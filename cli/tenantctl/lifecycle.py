@@ -124,7 +124,7 @@ class _Commands:
         ] = None,
         lock_timeout: LockTimeout = 30.0,
         out_dir: Annotated[
-            Path, typer.Option("--out", help="Render mode output folder (OUT/<tenant-id>/...).")
+            Path, typer.Option("--out", help="Render mode output folder (`OUT/<tenant-id>/...`).")
         ] = Path("out"),
     ) -> None:
         """Onboard one new tenant, showing each step as it runs.

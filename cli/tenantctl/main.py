@@ -62,7 +62,7 @@ PlatformOpt = Annotated[
 Output = Annotated[Format, typer.Option("-o", "--output", help="table, json or yaml.")]
 OutDir = Annotated[
     Path,
-    typer.Option("--out", help="Render mode output folder (OUT/<tenant-id>/...)."),
+    typer.Option("--out", help="Render mode output folder (`OUT/<tenant-id>/...`)."),
 ]
 DIFF_FOUND = 7
 INTERRUPTED = 130
@@ -373,7 +373,7 @@ def verify(
 
 @app.command()
 def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("out")) -> None:
-    """Write every tenant's GitOps files: OUT/<tenant-id>/kubernetes/ and dns.yaml.
+    """Write every tenant's GitOps files: `OUT/<tenant-id>/kubernetes/` and `dns.yaml`.
 
     Byte-identical across runs (only changed files are rewritten), ready for Argo CD or
     Flux; platform objects (tier PriorityClasses) go to OUT/_platform/. Never writes a

@@ -305,3 +305,8 @@ def test_verify_help_describes_its_own_options() -> None:
     code, output = tenantctl("verify", "--help")
     assert code == 0 and "beside the tenant files" not in output
     assert "recorded" in output and "--out" in output
+
+
+def test_help_shows_placeholders_in_angle_brackets() -> None:
+    code, output = tenantctl("render", "--help")
+    assert code == 0 and "OUT/<tenant-id>/kubernetes/" in output
