@@ -310,3 +310,12 @@ def test_verify_help_describes_its_own_options() -> None:
 def test_help_shows_placeholders_in_angle_brackets() -> None:
     code, output = tenantctl("render", "--help")
     assert code == 0 and "OUT/<tenant-id>/kubernetes/" in output
+
+
+def test_help_paragraphs_reflow_to_the_terminal_not_the_source_lines() -> None:
+    result = CliRunner().invoke(app, ["apply", "--help"], env={"COLUMNS": "200"})
+    sentence = (
+        "Idempotent: unchanged tenants cost no remote call, and an interrupted run resumes at "
+        "the first unfinished step."
+    )
+    assert result.exit_code == 0 and sentence in result.output
