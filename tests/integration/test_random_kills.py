@@ -120,8 +120,10 @@ def test_random_kills_then_plain_apply_converges_with_clean_books(
     configs, out = tmp_path / "tenant-configs", tmp_path / "out"
     ids = _write_tenants(configs)
     _kill_during_first_start(embedded, configs, out)
+    # Each run prints a line per finished step (and terraform's progress): a kill after 1
+    # to 25 lines lands mid-run while work remains, wherever that is.
     interrupted = sum(
-        _kill_after_lines(embedded, configs, out, rng.randint(1, 120)) for _ in range(KILLS - 1)
+        _kill_after_lines(embedded, configs, out, rng.randint(1, 25)) for _ in range(KILLS - 1)
     )
     for _attempt in range(5):
         rerun = subprocess.run(
@@ -135,7 +137,9 @@ def test_random_kills_then_plain_apply_converges_with_clean_books(
         if rerun.returncode == 0:
             break
     assert rerun.returncode == 0, rerun.stderr
-    assert interrupted >= KILLS // 2  # most kills landed mid-run, not after it
+    # Kills that land after a run ended prove nothing; enough must have landed mid-run
+    # (how many depends on the machine's speed, so the bound is loose).
+    assert interrupted >= 5
     data = Path(embedded["TENANTCTL_DATA_DIR"])
     assert list(data.glob("pgdata.unfinished-*"))  # the first kill did land inside initdb
     store, url = _state(embedded)
@@ -173,13 +177,14 @@ def _check_books(store: Store, ids: list[str]) -> None:
 
 
 def _check_fencing(entries: list[dict[str, Any]]) -> None:
-    """After an operation's final entry, nothing more is written about that operation."""
+    """After an operation succeeded, nothing more is written about it (a failed one may be
+    resumed by the next run, which is how a re-run finishes it)."""
     final: dict[str, int] = {}
     for index, entry in enumerate(entries):
         operation = entry["detail"].get("operation")
         if operation in final:
             pytest.fail(f"entry after the end of operation {operation}: {entry}")
-        if entry["action"] in ("operation.succeeded", "operation.failed") and operation:
+        if entry["action"] == "operation.succeeded" and operation:
             final[operation] = index
 
 
