@@ -177,15 +177,22 @@ def _check_books(store: Store, ids: list[str]) -> None:
 
 
 def _check_fencing(entries: list[dict[str, Any]]) -> None:
-    """After an operation succeeded, nothing more is written about it (a failed one may be
-    resumed by the next run, which is how a re-run finishes it)."""
-    final: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        operation = entry["detail"].get("operation")
-        if operation in final:
+    """A run's entries about an operation end with its outcome; only a new run (which
+    writes `operation.resumed` first) may write more. A fenced-out holder writing late
+    would break that order. Nothing at all follows `operation.succeeded`."""
+    succeeded: set[str] = set()
+    paused: set[str] = set()  # ended failed, waiting or interrupted: resumable
+    for entry in entries:
+        operation, action = entry["detail"].get("operation"), entry["action"]
+        if not operation:
+            continue
+        if operation in succeeded or (operation in paused and action != "operation.resumed"):
             pytest.fail(f"entry after the end of operation {operation}: {entry}")
-        if entry["action"] == "operation.succeeded" and operation:
-            final[operation] = index
+        paused.discard(operation)
+        if action == "operation.succeeded":
+            succeeded.add(operation)
+        elif action in ("operation.failed", "operation.waiting", "operation.interrupted"):
+            paused.add(operation)
 
 
 def _check_no_orphans(url: str, data: Path, out: Path, ids: list[str]) -> None:
