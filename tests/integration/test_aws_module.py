@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,17 +33,23 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     # The module attaches the AWS-managed enhanced-monitoring policy: moto must know it.
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     proc = subprocess.Popen(
-        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL, env=env
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
         monkeypatch.setenv(key, value)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
+    assert proc.stderr is not None
+    # Ready when the server says it listens (no clock, no polling); its request log is then
+    # drained in the background so a full pipe never blocks it.
+    for line in proc.stderr:
+        if "Running on" in line:
+            break
+    else:
+        pytest.fail(f"moto_server exited ({proc.wait()}) before listening")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
     yield url
     proc.terminate()
     proc.wait(timeout=10)
