@@ -24,7 +24,7 @@ from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps.records import spec_fingerprint
 
-__all__ = ["ApplyOutcome", "apply", "converged", "run", "suspended"]
+__all__ = ["ApplyOutcome", "apply", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +48,6 @@ class ApplyOutcome:
     exit_code: int = 0
 
 
-def converged(state: TenantState | None, wanted: str) -> bool:
-    """Active at the wanted spec with no operation left unfinished (even a dead one)."""
-    return bool(
-        state is not None
-        and state.status == "active"
-        and state.applied_fingerprint == wanted
-        and not state.unfinished_operation
-    )
-
-
-def suspended(state: TenantState | None, wanted: str) -> bool:
-    """Suspended at the wanted spec: `apply` leaves it suspended (exit 0); a changed spec
-    still runs, and its `record` step refuses it until `tenantctl resume`."""
-    return bool(
-        state is not None
-        and state.status == "suspended"
-        and state.applied_fingerprint == wanted
-        and not state.unfinished_operation
-    )
-
-
 def run(session: Session, kind: str, source: TenantSource, platform: PlatformConfig) -> Outcome:
     """Run flow `kind` for one tenant until it finishes, fails or is interrupted."""
     tenant_id = source.tenant.id
@@ -77,9 +56,8 @@ def run(session: Session, kind: str, source: TenantSource, platform: PlatformCon
 
     def done_already() -> bool:
         # Another process may have finished the same work while we waited for the lock.
-        return kind == onboarding.KIND and converged(
-            session.store.tenant_states([tenant_id]).get(tenant_id), wanted
-        )
+        state = session.store.tenant_states([tenant_id]).get(tenant_id)
+        return kind == onboarding.KIND and planning.standing(state, wanted) == "unchanged"
 
     request = Request(
         kind,
@@ -112,10 +90,10 @@ def apply(
     kinds: dict[str, str] = {}
     for source in sources:
         state = states.get(source.tenant.id)
-        wanted = spec_fingerprint(source.tenant, platform)
-        if suspended(state, wanted):
+        standing = planning.standing(state, spec_fingerprint(source.tenant, platform))
+        if standing == "suspended":
             continue  # left so: `tenantctl resume` brings it back, never a re-apply
-        if not converged(state, wanted):
+        if standing != "unchanged":
             kinds[source.tenant.id] = onboarding.KIND
         elif state is not None and _renders_elsewhere(session, platform, state):
             kinds[source.tenant.id] = onboarding.RECONCILE

@@ -22,6 +22,7 @@ from controlplane.models.operations import StepRecord
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.service.sessions import Session
+from controlplane.state.store import TenantState
 from controlplane.steps import kubernetes as kubernetes_steps
 from controlplane.steps import records
 from controlplane.steps.records import spec_fingerprint
@@ -37,6 +38,7 @@ __all__ = [
     "drifted",
     "plan",
     "recorded_platform",
+    "standing",
     "verify",
 ]
 
@@ -50,6 +52,17 @@ class TenantPlan:
     action: str
     fields: list[str]
     steps: list[Change]
+
+
+def standing(state: TenantState | None, wanted: str) -> str:
+    """Where a recorded tenant stands against the wanted spec fingerprint, for plan and apply:
+
+    `unchanged` (active at it, no operation left unfinished, even a dead one), `suspended`
+    (suspended at it: left so until `tenantctl resume`), else `update`.
+    """
+    if state is None or state.applied_fingerprint != wanted or state.unfinished_operation:
+        return "update"
+    return {"active": "unchanged", "suspended": "suspended"}.get(state.status, "update")
 
 
 def check_recorded(
@@ -142,13 +155,8 @@ def plan(
                 action, fields = "create", []
             else:
                 fields = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
-                state = states.get(tenant_id)
                 wanted = spec_fingerprint(source.tenant, platform)
-                action = "update"
-                if state is not None and state.applied_fingerprint == wanted:
-                    action = {"active": "unchanged", "suspended": "suspended"}.get(
-                        state.status, action
-                    )
+                action = standing(states.get(tenant_id), wanted)
             ctx = session.context(source, platform, _outputs(done, tenant_id))
             idle = action in ("unchanged", "suspended")
             changes = [] if idle else [c for s in steps for c in s.plan(ctx)]
