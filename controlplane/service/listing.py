@@ -8,7 +8,6 @@ needs: filters, cursors, and lookups by id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from controlplane.config.loading import TenantSource
@@ -105,9 +104,7 @@ def diff(session: Session, tenant_id: str) -> list[dict[str, str]]:
     """
     source = _recorded_source(session, tenant_id)
     platform = planning.recorded_platform(session, tenant_id)
-    recorded_out = session.store.operation_context(tenant_id).get("out_dir")
-    here = session.at(Path(str(recorded_out))) if recorded_out else session
-    return planning.diff(here, [source], platform)
+    return planning.diff(planning.recorded_session(session, tenant_id), [source], platform)
 
 
 def verify(session: Session, tenant_id: str) -> list[str]:

@@ -38,6 +38,7 @@ __all__ = [
     "drifted",
     "plan",
     "recorded_platform",
+    "recorded_session",
     "standing",
     "verify",
 ]
@@ -268,6 +269,12 @@ def recorded_platform(
     return loading.load_platform(None)
 
 
+def recorded_session(session: Session, tenant_id: str, out_dir: Path | None = None) -> Session:
+    """`session` rendering into `out_dir`, else the folder the tenant's last operation used."""
+    recorded = session.store.operation_context(tenant_id).get("out_dir")
+    return session.at(out_dir or (Path(str(recorded)) if recorded else session.out_dir))
+
+
 def verify(
     session: Session,
     tenant_id: str,
@@ -282,8 +289,7 @@ def verify(
     """
     row = session.store.get_tenant(tenant_id)
     platform = recorded_platform(session, tenant_id, platform_file)
-    recorded_out = session.store.operation_context(tenant_id).get("out_dir")
-    here = session.at(out_dir or (Path(str(recorded_out)) if recorded_out else session.out_dir))
+    here = recorded_session(session, tenant_id, out_dir)
     tenant = Tenant.model_validate(row["spec"])
     steps = here.steps(onboarding.KIND, platform)
     outputs = _outputs(session.store.latest_done([tenant_id]), tenant_id)

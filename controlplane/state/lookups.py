@@ -56,7 +56,10 @@ def connection(engine: sa.Engine, *, write: bool = False) -> Iterator[sa.Connect
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         shown = engine.url.render_as_string(hide_password=True)
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        msg = f"the state store at {shown} is unreachable: {reason} — check TENANTCTL_DATABASE_URL"
+        msg = (
+            f"the state store at {shown} is unreachable: {reason} — check that it runs "
+            "(TENANTCTL_DATABASE_URL), then re-run: work resumes"
+        )
         raise PostgresError(msg, retryable=True) from exc
 
 

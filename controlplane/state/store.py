@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from controlplane.errors import ConflictError, NotFoundError, PostgresError
+from controlplane.errors import ConflictError, NotFoundError
 from controlplane.models.operations import (
     UNFINISHED,
     AuditEntry,
@@ -35,6 +35,7 @@ from controlplane.models.operations import (
     StepRecord,
     StepStatus,
 )
+from controlplane.state import lookups
 from controlplane.state.tables import (
     audit_log,
     operation_steps,
@@ -101,17 +102,8 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
         """One transaction; a lost or refused connection is an outage (exit 5), not a bug."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            shown = self.engine.url.render_as_string(hide_password=True)
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-            msg = (
-                f"the state store at {shown} is unreachable: {reason} — "
-                "check that it runs (TENANTCTL_DATABASE_URL), then re-run: work resumes"
-            )
-            raise PostgresError(msg, retryable=True) from exc
+        with lookups.connection(self.engine, write=True) as conn:
+            yield conn
 
     # -- tenants ---------------------------------------------------------------
 
