@@ -25,6 +25,7 @@ from rich.markup import escape
 
 from controlplane import service
 from controlplane.service import ControlPlaneError, StepEvent
+from tenantctl import custom_resources as _custom_resources
 from tenantctl import lifecycle as _lifecycle
 from tenantctl.output import Format, emit
 
@@ -459,6 +460,9 @@ serving.register(app, _run)
 
 # create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err)
+
+# The Tenant custom resource (cli/tenantctl/custom_resources.py).
+_custom_resources.register(app)
 
 if __name__ == "__main__":
     app()

@@ -7,6 +7,7 @@
 - `queries`: tenants, one tenant in detail, the audit log
 - `rendering`: GitOps files
 - `lifecycle`: create, suspend and resume one tenant
+- `crd_source`: the `Tenant` custom resource (its CRD, Tenant objects as tenant files)
 - `tokens`, `resolving`, `listing`, `submitting`, `metrics`: what the HTTP API serves
   (platform and tenant tokens, the host resolver, pages, background operations, /metrics)
 """
@@ -14,6 +15,7 @@
 from controlplane.engine.running import StepEvent
 from controlplane.errors import ControlPlaneError
 from controlplane.service import (
+    crd_source,
     inputs,
     lifecycle,
     listing,
@@ -34,6 +36,7 @@ __all__ = [
     "ControlPlaneError",
     "Session",
     "StepEvent",
+    "crd_source",
     "inputs",
     "lifecycle",
     "listing",

@@ -47,6 +47,7 @@ EXPORTS = {
         "ControlPlaneError",
         "Session",
         "StepEvent",
+        "crd_source",
         "inputs",
         "lifecycle",
         "listing",

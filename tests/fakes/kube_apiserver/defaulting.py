@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from typing import Any
 
-from tests.fakes.kube_apiserver import errors
+from tests.fakes.kube_apiserver import crd_validation, errors
 from tests.fakes.kube_apiserver.registry import ResourceType
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -43,9 +44,30 @@ def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
         for subject in obj.get("subjects") or []:
             if subject.get("kind") in ("User", "Group"):
                 subject.setdefault("apiGroup", _RBAC)
-    elif rtype.kind == "LimitRange" and isinstance(spec, dict):
-        for item in spec.get("limits") or []:
-            _default_limit(item)
+    elif rtype.kind in _BY_KIND and isinstance(spec, dict):
+        _BY_KIND[rtype.kind](obj, spec)
+
+
+def _default_limits(_obj: dict[str, Any], spec: dict[str, Any]) -> None:
+    for item in spec.get("limits") or []:
+        _default_limit(item)
+
+
+def _accept_names(crd: dict[str, Any], spec: dict[str, Any]) -> None:
+    """The apiextensions controllers' verdict, at once: names accepted, CRD established."""
+    conditions = [
+        {"type": kind, "status": "True", "reason": reason, "message": message}
+        for kind, reason, message in (
+            ("NamesAccepted", "NoConflicts", "no conflicts found"),
+            ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        )
+    ]
+    stored = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    crd["status"] = {
+        "conditions": conditions,
+        "acceptedNames": spec.get("names") or {},
+        "storedVersions": stored,
+    }
 
 
 def _omit_empty(obj: dict[str, Any]) -> None:
@@ -57,6 +79,12 @@ def _omit_empty(obj: dict[str, Any]) -> None:
     for name in ("data", "binaryData", "stringData"):
         if name in obj and not obj[name]:
             del obj[name]
+
+
+_BY_KIND: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    "LimitRange": _default_limits,
+    "CustomResourceDefinition": _accept_names,
+}
 
 
 def _default_priority_class(obj: dict[str, Any]) -> None:
@@ -114,6 +142,8 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
     for key, value in (meta.get("labels") or {}).items():
         causes += _label_problems(key, value)
     causes += _kind_problems(rtype, obj)
+    if rtype.crd is not None:
+        causes += _custom_problems(rtype, obj)
     if causes:
         raise errors.invalid(rtype, name, causes)
 
@@ -150,6 +180,19 @@ def _label_problems(key: str, value: Any) -> list[tuple[str, str, str]]:
         )
         problems.append(("FieldValueInvalid", "metadata.labels", detail))
     return problems
+
+
+def _custom_problems(rtype: ResourceType, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A custom resource against its CRD's schema (metadata has its own rules above)."""
+    assert rtype.crd is not None
+    for entry in rtype.crd["spec"]["versions"]:
+        if entry["name"] == rtype.version:
+            root = (entry.get("schema") or {}).get("openAPIV3Schema") or {}
+            content = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+            schema = {**root, "properties": {**(root.get("properties") or {})}}
+            schema["properties"].pop("metadata", None)
+            return crd_validation.problems(schema, content, "")
+    return []
 
 
 def _kind_problems(rtype: ResourceType, obj: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -129,6 +129,8 @@ def invalid(rtype: ResourceType, name: str, causes: list[tuple[str, str, str]]) 
         "FieldValueNotSupported": "Unsupported value",
         "FieldValueDuplicate": "Duplicate value",
         "FieldValueForbidden": "Forbidden",
+        "FieldValueTooLong": "Too long",
+        "FieldValueTooMany": "Too many",
     }
     parts = [f"{fld}: {words.get(reason, reason)}: {detail}" for reason, fld, detail in causes]
     summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"

@@ -128,6 +128,22 @@ class Registry:
         self.discovery = discovery
         self._by_path = {(t.group, t.version, t.plural): t for t in types}
 
+    def copy(self) -> Registry:
+        """A registry of the same types that can serve more (one per fake cluster)."""
+        return Registry(list(self.types), dict(self.discovery))
+
+    def serve(self, crd: dict[str, Any]) -> None:
+        """Serve the versions of a created or changed CRD (as the apiextensions server does)."""
+        self.withdraw(crd)
+        self.types.extend(_from_crd(crd))
+        self._by_path = {(t.group, t.version, t.plural): t for t in self.types}
+
+    def withdraw(self, crd: dict[str, Any]) -> None:
+        """Stop serving a deleted CRD's types."""
+        key = (crd["spec"]["group"], crd["spec"]["names"]["plural"])
+        self.types = [t for t in self.types if t.storage_key != key]
+        self._by_path = {(t.group, t.version, t.plural): t for t in self.types}
+
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         """The type served at `/apis/<group>/<version>/<plural>` (group `""` for core)."""
         return self._by_path.get((group, version, plural))

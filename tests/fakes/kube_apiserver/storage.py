@@ -60,7 +60,7 @@ class Store:
         termination_delay: float | None = 0.2,
         seed: bool = True,
     ) -> None:
-        self.registry = registry or default_registry()
+        self.registry = registry or default_registry().copy()
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.events: list[Event] = []
@@ -421,6 +421,8 @@ class Store:
         meta["resourceVersion"] = str(self._rv)
         self._bucket(rtype)[(meta.get("namespace", ""), meta["name"])] = obj
         self._emit("ADDED" if current is None else "MODIFIED", rtype, obj)
+        if rtype.kind == "CustomResourceDefinition":
+            self.registry.serve(obj)
         if current is None and rtype.kind == "Namespace" and self.namespace_defaults:
             self.namespaces.populate(meta["name"])
         return self._present(rtype, obj)
@@ -461,6 +463,10 @@ class Store:
         obj = self._bucket(rtype).pop(key, None)
         if obj is None:
             return
+        if rtype.kind == "CustomResourceDefinition":
+            # Its objects go with it (the real server deletes them first, finalizers aside).
+            self.registry.withdraw(obj)
+            self._objects.pop((obj["spec"]["group"], obj["spec"]["names"]["plural"]), None)
         self._rv += 1
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self._rv)
