@@ -29,10 +29,12 @@ from controlplane.service import (
     submitting,
     tokens,
 )
-from controlplane.service.sessions import FAULT_ENV, Session, open_session
+from controlplane.service.failpoints import FAULT_ENV, FAULT_IN_STEP_ENV
+from controlplane.service.sessions import Session, open_session
 
 __all__ = [
     "FAULT_ENV",
+    "FAULT_IN_STEP_ENV",
     "ControlPlaneError",
     "Session",
     "StepEvent",

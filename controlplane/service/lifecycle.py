@@ -17,6 +17,7 @@ from controlplane.config.loading import TenantSource
 from controlplane.engine.operating import Outcome
 from controlplane.errors import ConflictError, NotFoundError
 from controlplane.flows import onboarding, suspending
+from controlplane.models.operations import UNFINISHED
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.service import operations, planning
@@ -86,7 +87,7 @@ def recorded(session: Session, tenant_id: str) -> tuple[TenantSource, PlatformCo
 def _run_recorded(session: Session, tenant_id: str, kind: str, out_dir: Path | None) -> Outcome:
     accepted = _SUSPENDABLE if kind == SUSPEND else _RESUMABLE
     status = session.store.get_tenant(tenant_id)["status"]
-    if status not in accepted:
+    if status not in accepted and not _unfinished(session, tenant_id, kind):
         msg = (
             f"tenant '{tenant_id}' is {status}: `tenantctl {kind}` needs it "
             f"{' or '.join(sorted(accepted))}"
@@ -95,3 +96,11 @@ def _run_recorded(session: Session, tenant_id: str, kind: str, out_dir: Path | N
         raise ConflictError(msg)
     source, platform, last_out = recorded(session, tenant_id)
     return operations.run(session.at(out_dir or last_out), kind, source, platform)
+
+
+def _unfinished(session: Session, tenant_id: str, kind: str) -> bool:
+    """True when the tenant's newest operation is an unfinished `kind` (a crash after its
+    last step set the status, before the operation was closed): running it again finishes it.
+    """
+    newest = session.store.operations_of(tenant_id, limit=1)
+    return bool(newest) and newest[0]["kind"] == kind and newest[0]["status"] in UNFINISHED

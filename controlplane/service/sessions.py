@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,17 +26,14 @@ from controlplane.engine.steps import Step, StepContext
 from controlplane.engine.stores import TenantRegistry
 from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.models.terraform import TerraformEvent
+from controlplane.service import failpoints
 from controlplane.state import budgets, database
 from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps import dns as dns_step
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["FAULT_ENV", "Session", "open_session", "state_store_exists"]
+__all__ = ["Session", "open_session", "state_store_exists"]
 
-# Crash-test failpoint: `TENANTCTL_FAULT_KILL_AFTER_STEP=record` makes the process
-# SIGKILL itself right after that step is recorded, exactly like `kill -9` between
-# steps. Used by the resume tests; harmless when unset.
-FAULT_ENV = "TENANTCTL_FAULT_KILL_AFTER_STEP"
 # Terraform UI messages shown as progress: one start/still-running/done line per resource.
 _TERRAFORM_PROGRESS = frozenset(
     {"apply_start", "apply_progress", "apply_complete", "apply_errored", "provision_errored"}
@@ -83,8 +79,7 @@ class Session:
 
     def _event(self, event: StepEvent) -> None:
         self.on_event(event)
-        if event.status == "done" and os.environ.get(FAULT_ENV) == event.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+        failpoints.after_event(event)
 
     def context(
         self,
@@ -119,7 +114,7 @@ class Session:
         `registry` replaces the state store for steps that read tenant records (a bulk
         snapshot, for read-only comparisons).
         """
-        return flows.steps_for(kind, self.dependencies(platform, registry))
+        return failpoints.arm(flows.steps_for(kind, self.dependencies(platform, registry)))
 
     def dependencies(
         self, platform: PlatformConfig, registry: TenantRegistry | None = None

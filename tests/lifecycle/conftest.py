@@ -77,12 +77,10 @@ def write_tenant(folder: Path, tenant_id: str, *, tier: str = "standard", source
     (folder / f"{tenant_id}.yaml").write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture
-def tenant_folder(cli_env: dict[str, str], tmp_path: Path) -> TenantFolder:
-    """`tmp_path/configs/<id>.yaml` importing `./data/` (customers.csv, orders.jsonl)."""
-    tenant_id = f"lc-{uuid.uuid4().hex[:10]}"
-    folder = tmp_path / "configs"
-    (folder / "data").mkdir(parents=True)
+def make_tenant_folder(cli_env: dict[str, str], folder: Path, tenant_id: str = "") -> TenantFolder:
+    """`folder/<id>.yaml` (platform.yaml beside it) importing `./data/` (customers, orders)."""
+    tenant_id = tenant_id or f"lc-{uuid.uuid4().hex[:10]}"
+    (folder / "data").mkdir(parents=True, exist_ok=True)
     shutil.copy(EXAMPLES / "platform.yaml", folder / "platform.yaml")
     (folder / "data" / "customers.csv").write_text(CUSTOMERS.format(tid=tenant_id))
     (folder / "data" / "orders.jsonl").write_text(ORDERS)
@@ -91,3 +89,9 @@ def tenant_folder(cli_env: dict[str, str], tmp_path: Path) -> TenantFolder:
     return TenantFolder(
         tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
     )
+
+
+@pytest.fixture
+def tenant_folder(cli_env: dict[str, str], tmp_path: Path) -> TenantFolder:
+    """`tmp_path/configs/<id>.yaml` importing `./data/` (customers.csv, orders.jsonl)."""
+    return make_tenant_folder(cli_env, tmp_path / "configs")

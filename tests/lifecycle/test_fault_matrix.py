@@ -1,0 +1,199 @@
+"""Fault matrix: `kill -9` each lifecycle command at every step boundary and inside every
+step, re-run it, and check the tenant converges with clean books, nothing orphaned and
+no row lost.
+
+"Boundary" kills right after a step's record is written (TENANTCTL_FAULT_KILL_AFTER_STEP);
+"inside" kills right after a step's side effect, before its record says so
+(TENANTCTL_FAULT_KILL_IN_STEP), which makes the re-run repeat the step. Each flow lists
+how to bring a tenant to where the command starts, the command, and the status it ends
+in; the steps come from the flow registry, so a new step is covered without editing this.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from typer.testing import CliRunner
+
+from controlplane import service
+from controlplane.service import FAULT_ENV, FAULT_IN_STEP_ENV, lifecycle
+from controlplane.state import database
+from controlplane.state.store import Store
+from tenantctl.main import app
+from tests.lifecycle.conftest import TenantFolder, make_tenant_folder
+
+pytestmark = pytest.mark.slow
+
+runner = CliRunner()
+TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
+TABLES = ("customers", "orders")
+IMPORTED = {"customers": (3, 3), "orders": (5, 5)}
+Command = Callable[[TenantFolder], list[str]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    kind: str
+    before: tuple[Command, ...]  # brings a new tenant to where `command` starts
+    command: Command
+    rerun: Command  # what the runbook says to run after a crash
+    status: str
+
+
+def _create(t: TenantFolder) -> list[str]:
+    return ["create", "-f", str(t.file)]
+
+
+def _apply(t: TenantFolder) -> list[str]:
+    return ["apply", "-f", str(t.file), "--yes"]
+
+
+def _suspend(t: TenantFolder) -> list[str]:
+    return ["suspend", t.tenant_id, "--yes"]
+
+
+def _resume(t: TenantFolder) -> list[str]:
+    return ["resume", t.tenant_id]
+
+
+FLOWS = {
+    # A crashed create is finished by `apply` (create refuses a recorded tenant).
+    "create": Flow(lifecycle.CREATE, (), _create, _apply, "active"),
+    "suspend": Flow(lifecycle.SUSPEND, (_create,), _suspend, _suspend, "suspended"),
+    "resume": Flow(lifecycle.RESUME, (_create, _suspend), _resume, _resume, "active"),
+}
+
+
+def _tenantctl(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, f"tenantctl {' '.join(args)}:\n{result.output}"
+    return result.output
+
+
+def _step_names(t: TenantFolder, kind: str) -> list[str]:
+    config, _ = service.inputs.load([t.file], None)
+    session = service.open_session()
+    try:
+        return lifecycle.step_names(session, kind, config)
+    finally:
+        session.store.engine.dispose()
+
+
+def _checksums(t: TenantFolder) -> dict[str, tuple[int, int, str]]:
+    """Rows, distinct ids and an order-independent digest of every imported table."""
+    sums = {}
+    with psycopg.connect(t.shared_url()) as conn:
+        for table in TABLES:
+            query = sql.SQL(
+                "SELECT count(*), count(DISTINCT id),"
+                " md5(string_agg(md5(r::text), '' ORDER BY md5(r::text))) FROM {} r"
+            ).format(sql.Identifier(t.schema, table))
+            count, ids, digest = conn.execute(query).fetchone() or (0, 0, "")
+            sums[table] = (int(count), int(ids), str(digest))
+    return sums
+
+
+@pytest.mark.parametrize("where", ["boundary", "inside"])
+@pytest.mark.parametrize("name", sorted(FLOWS))
+def test_kill_then_rerun_converges(
+    name: str, where: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    flow = FLOWS[name]
+    failpoint = FAULT_ENV if where == "boundary" else FAULT_IN_STEP_ENV
+    probe = make_tenant_folder(cli_env, tmp_path / "probe")
+    steps = _step_names(probe, flow.kind)
+    assert len(steps) >= 3, steps
+    tenants = []
+    for step in steps:
+        t = make_tenant_folder(cli_env, tmp_path / step.replace(".", "-"))
+        for before in flow.before:
+            _tenantctl(before(t))
+        expected = _checksums(t) if flow.before else None
+        crashed = subprocess.run(
+            [*TENANTCTL, *flow.command(t)],
+            env={**cli_env, failpoint: step},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert crashed.returncode == -signal.SIGKILL, (step, crashed.stdout, crashed.stderr)
+
+        _tenantctl(flow.rerun(t))
+
+        after = _checksums(t)
+        # Every imported row present exactly once; a flow on a running tenant changes none.
+        assert {table: (n, ids) for table, (n, ids, _) in after.items()} == IMPORTED
+        assert expected is None or after == expected
+        tenants.append(t)
+    _check_books(cli_env["TENANTCTL_DATABASE_URL"], tenants, flow.status)
+    _check_no_orphans(tenants, tmp_path / "out", Path(cli_env["TENANTCTL_DATA_DIR"]))
+
+
+def _check_books(url: str, tenants: list[TenantFolder], status: str) -> None:
+    """Every tenant in `status`, its newest operation succeeded, nothing left running, and
+    each step done once has exactly one `step.applied` entry."""
+    engine = database.connect(url)
+    try:
+        store = Store(engine, actor="test")
+        ids = [t.tenant_id for t in tenants]
+        assert {t["id"]: t["status"] for t in store.list_tenants()} == dict.fromkeys(ids, status)
+        with engine.connect() as conn:
+            newest = conn.exec_driver_sql(
+                "SELECT DISTINCT ON (tenant_id) tenant_id, status FROM operations "
+                "ORDER BY tenant_id, created_at DESC"
+            ).all()
+            unfinished = conn.exec_driver_sql(
+                "SELECT count(*) FROM operation_steps WHERE status IN ('running', 'pending')"
+            ).scalar()
+            done = conn.exec_driver_sql(
+                "SELECT operation_id, name FROM operation_steps"
+                " WHERE status = 'done' AND NOT skipped"
+            ).all()
+        assert dict(newest) == dict.fromkeys(ids, "succeeded")
+        assert unfinished == 0
+        applied = Counter(
+            (e["detail"]["operation"], e["detail"]["step"])
+            for e in store.audit_entries(limit=100_000)
+            if e["action"] == "step.applied"
+        )
+        assert applied == Counter({(op, step): 1 for op, step in done})
+    finally:
+        engine.dispose()
+
+
+def _check_no_orphans(tenants: list[TenantFolder], out: Path, data: Path) -> None:
+    """Exactly one schema, one owner and one app role, one terraform workspace and one
+    render folder per tenant, and nothing for tenants that do not exist."""
+    schemas = {t.schema for t in tenants}
+    with psycopg.connect(tenants[0].shared_url()) as conn:
+        roles = {
+            r
+            for (r,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                ([f"{s}_{kind}" for s in schemas for kind in ("owner", "app")],),
+            )
+        }
+        found = {
+            s
+            for (s,) in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),)
+            )
+        }
+    assert roles == {f"{s}_{kind}" for s in schemas for kind in ("owner", "app")}
+    assert found == schemas
+    workspaces = data / "terraform" / "workspaces"
+    ids = {t.tenant_id for t in tenants}
+    assert {p.name for p in workspaces.iterdir()} == ids
+    for workspace in workspaces.iterdir():
+        assert not list(workspace.rglob("*.tfstate.lock*"))
+    assert {p.name for p in out.iterdir()} - {"_platform"} == ids
