@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from controlplane.drivers import exports, postgres, terraform
 from controlplane.drivers import kubernetes as kubernetes_driver
-from controlplane.drivers import postgres, terraform
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.terraform import TerraformEvent
 from controlplane.resources.kubernetes import bundles as kubernetes_bundles
@@ -19,7 +19,7 @@ from controlplane.resources.kubernetes import objects as kubernetes_objects
 from controlplane.state import database
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["MODULES_ENV", "database_drivers", "kubernetes_backend"]
+__all__ = ["MODULES_ENV", "database_drivers", "export_store", "kubernetes_backend"]
 
 MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
 
@@ -90,3 +90,12 @@ def kubernetes_backend(
         )
     contexts = {name: cluster.context for name, cluster in platform.clusters.items()}
     return kubernetes_driver.KubernetesClusters(contexts, platform.kubernetes.kubeconfig)
+
+
+def export_store(platform: PlatformConfig) -> exports.S3Exports | exports.LocalExports:
+    """S3 with SSE-KMS (`exports.location: s3://...`), else encrypted files in the data dir."""
+    settings = platform.exports
+    if settings.location:
+        return exports.S3Exports(settings.location, settings.region or None)
+    root = database.data_dir() / "exports"
+    return exports.LocalExports(root, postgres.load_master_key(database.data_dir()))

@@ -22,7 +22,7 @@ from rich.text import Text
 from controlplane import service
 from controlplane.service import StepEvent, lifecycle
 
-__all__ = ["StepProgress", "register"]
+__all__ = ["LockTimeout", "ProgressCommands", "Run", "StepProgress", "Yes", "register"]
 
 T = TypeVar("T")
 
@@ -53,10 +53,17 @@ class StepProgress:
 
     def __call__(self, event: StepEvent) -> None:
         if event.status == "progress":
-            status = self.steps.get(event.step, ("pending", ""))[0]
-            self.steps[event.step] = (status, event.message)
+            # A driver's progress names its own step (terraform: `database`); in another
+            # flow (purge.database) it belongs to whichever step is running.
+            step = event.step if event.step in self.steps else self._running(event.step)
+            status = self.steps.get(step, ("pending", ""))[0]
+            self.steps[step] = (status, event.message)
         else:
             self.steps[event.step] = (event.status, event.message)
+
+    def _running(self, default: str) -> str:
+        running = [step for step, (status, _) in self.steps.items() if status == "running"]
+        return running[0] if running else default
 
     def render(self) -> Table:
         """The table as it stands."""
@@ -102,7 +109,9 @@ OutDirOpt = Annotated[
 ]
 
 
-class _Commands:
+class ProgressCommands:
+    """Commands that run one tenant's operation with a live step table (lifecycle, offboarding)."""
+
     def __init__(
         self,
         run: Run,
@@ -116,6 +125,44 @@ class _Commands:
     def _call(self, func: Callable[[], T]) -> T:
         return self._run(func)
 
+    def _run_recorded(
+        self,
+        session: service.Session,
+        tenant: str,
+        kind: str,
+        func: Callable[[], lifecycle.Outcome],
+    ) -> None:
+        """Run `func` (flow `kind` of a recorded tenant) under a live table of its steps."""
+        _, config, _ = self._call(lambda: lifecycle.recorded(session, tenant))
+        steps = self._call(lambda: lifecycle.step_names(session, kind, config))
+        self._with_progress(session, StepProgress(tenant, kind, steps), func)
+
+    def _with_progress(
+        self,
+        session: service.Session,
+        progress: StepProgress,
+        func: Callable[[], lifecycle.Outcome],
+    ) -> None:
+        session.on_event = progress
+        with self._interruptible(session), _live(self._err, progress):
+            outcome = self._call(func)
+        self._report(outcome)
+
+    def _report(self, outcome: lifecycle.Outcome) -> None:
+        if outcome.exit_code:
+            self._fail(f"tenant '{outcome.tenant_id}': {outcome.message}", outcome.exit_code)
+        if outcome.status in ("interrupted", "waiting"):
+            self._err.print(f"[yellow]{outcome.status}[/yellow]: {escape(outcome.message)}")
+            raise typer.Exit(130)
+        where = f" (operation {outcome.operation_id})" if outcome.operation_id else ""
+        self._err.print(f"tenant '{outcome.tenant_id}': {outcome.status}{where}", highlight=False)
+
+    def _fail(self, text: str, code: int) -> NoReturn:
+        self._err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
+
+
+class _Commands(ProgressCommands):
     def create(
         self,
         file: Annotated[Path, typer.Option("-f", "--file", help="The new tenant's YAML file.")],
@@ -177,33 +224,5 @@ class _Commands:
 
     def _recorded(self, tenant: str, kind: str, lock_timeout: float, out_dir: Path | None) -> None:
         session = self._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
-        _, config, _ = self._call(lambda: lifecycle.recorded(session, tenant))
-        steps = self._call(lambda: lifecycle.step_names(session, kind, config))
         run = lifecycle.suspend if kind == lifecycle.SUSPEND else lifecycle.resume
-        self._with_progress(
-            session, StepProgress(tenant, kind, steps), lambda: run(session, tenant, out_dir)
-        )
-
-    def _with_progress(
-        self,
-        session: service.Session,
-        progress: StepProgress,
-        func: Callable[[], lifecycle.Outcome],
-    ) -> None:
-        session.on_event = progress
-        with self._interruptible(session), _live(self._err, progress):
-            outcome = self._call(func)
-        self._report(outcome)
-
-    def _report(self, outcome: lifecycle.Outcome) -> None:
-        if outcome.exit_code:
-            self._fail(f"tenant '{outcome.tenant_id}': {outcome.message}", outcome.exit_code)
-        if outcome.status in ("interrupted", "waiting"):
-            self._err.print(f"[yellow]{outcome.status}[/yellow]: {escape(outcome.message)}")
-            raise typer.Exit(130)
-        where = f" (operation {outcome.operation_id})" if outcome.operation_id else ""
-        self._err.print(f"tenant '{outcome.tenant_id}': {outcome.status}{where}", highlight=False)
-
-    def _fail(self, text: str, code: int) -> NoReturn:
-        self._err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code)
+        self._run_recorded(session, tenant, kind, lambda: run(session, tenant, out_dir))

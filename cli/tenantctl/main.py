@@ -27,6 +27,7 @@ from controlplane import service
 from controlplane.service import ControlPlaneError, StepEvent
 from tenantctl import custom_resources as _custom_resources
 from tenantctl import lifecycle as _lifecycle
+from tenantctl import offboarding as _offboarding
 from tenantctl.output import Format, emit
 
 __all__ = ["app"]
@@ -299,7 +300,7 @@ def get(
     Example: tenantctl get -o json
     """
     session = _open()
-    columns = ["id", "name", "tier", "region", "status", "generation", "updated_at"]
+    columns = ["id", "name", "tier", "region", "status", "purge_after", "generation", "updated_at"]
     if tenant:
         row = _run(lambda: service.queries.get(session, tenant))
         emit(out, {c: row[c] for c in columns}, output, columns=columns, title="tenant")
@@ -460,6 +461,7 @@ serving.register(app, _run)
 
 # create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err)
+_offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err), out)
 
 # The Tenant custom resource (cli/tenantctl/custom_resources.py).
 _custom_resources.register(app)

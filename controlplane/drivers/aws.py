@@ -1,4 +1,4 @@
-"""AWS through boto3: the S3 objects under a prefix (initial data imports).
+"""AWS through boto3: the S3 objects under a prefix (initial data imports), and errors.
 
 The endpoint comes from boto3's own configuration (`AWS_ENDPOINT_URL_S3`,
 `AWS_ENDPOINT_URL`, profiles), which is how tests point it at moto's server. botocore
@@ -19,7 +19,7 @@ import botocore.exceptions  # type: ignore[import-untyped]
 from controlplane.errors import AwsError
 from controlplane.models.imports import SourceFile
 
-__all__ = ["S3Objects", "split_url"]
+__all__ = ["S3Objects", "split_url", "translated"]
 
 _TRANSIENT_CODES = frozenset(
     {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "InternalError"}
@@ -33,8 +33,8 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """botocore's exceptions -> AwsError, retryable when the failure is transient."""
+def translated(what: str) -> Iterator[None]:
+    """botocore's exceptions -> AwsError naming `what`, retryable when transient."""
     try:
         yield
     except botocore.exceptions.ClientError as exc:
@@ -42,13 +42,13 @@ def _translated(what: str) -> Iterator[None]:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         code = str(error.get("Code", ""))
         retryable = code in _TRANSIENT_CODES or status >= 500
-        msg = f"S3 {what}: {code or status} {error.get('Message', '')}".strip()
+        msg = f"{what}: {code or status} {error.get('Message', '')}".strip()
         raise AwsError(msg, retryable=retryable) from exc
     except botocore.exceptions.NoCredentialsError as exc:
-        msg = f"S3 {what}: no AWS credentials — set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET"
+        msg = f"{what}: no AWS credentials — set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET"
         raise AwsError(msg) from exc
     except botocore.exceptions.BotoCoreError as exc:
-        msg = f"S3 {what}: {exc} — check the AWS endpoint and network, then try again"
+        msg = f"{what}: {exc} — check the AWS endpoint and network, then try again"
         raise AwsError(msg, retryable=True) from exc
 
 
@@ -63,7 +63,7 @@ class S3Objects:
         bucket, prefix = split_url(url)
         client = boto3.client("s3", region_name=self.region)
         keys: list[str] = []
-        with _translated(f"list s3://{bucket}/{prefix}"):
+        with translated(f"S3 list s3://{bucket}/{prefix}"):
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for page in pages:
                 keys.extend(str(item["Key"]) for item in page.get("Contents", ()))
@@ -72,7 +72,7 @@ class S3Objects:
         )
         found = []
         for key in wanted:
-            with _translated(f"read s3://{bucket}/{key}"):
+            with translated(f"S3 read s3://{bucket}/{key}"):
                 body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
             found.append(SourceFile(key[len(prefix) :], bytes(body)))
         return found

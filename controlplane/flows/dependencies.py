@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from controlplane.engine.running import utc_now
 from controlplane.engine.stores import TenantRegistry
-from controlplane.steps import database, dns, importing
+from controlplane.steps import database, dns, exporting, importing, retention
 from controlplane.steps import kubernetes as kubernetes_steps
 
 __all__ = ["Dependencies"]
@@ -29,3 +32,9 @@ class Dependencies:
     # comes from: the `import` step runs when both are given; suspend/resume need the first.
     tenant_data: importing.TenantData | None = None
     data_sources: importing.DataSource | None = None
+    # Offboarding (export, delete, purge, restore): pg_dump, the export store and the
+    # state store's exports and lifecycle dates; `clock` dates exports and purges.
+    dumps: exporting.Dumper | None = None
+    exports: exporting.ExportStore | None = None
+    records: retention.LifecycleRecords | None = None
+    clock: Callable[[], datetime] = utc_now

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from controlplane.engine.steps import Step
 from controlplane.errors import NotFoundError
-from controlplane.flows import onboarding, suspending
+from controlplane.flows import offboarding, onboarding, suspending
 from controlplane.flows.dependencies import Dependencies
 
 __all__ = ["FLOWS", "steps_for"]
@@ -16,6 +16,10 @@ FLOWS: dict[str, Callable[[Dependencies], list[Step]]] = {
     onboarding.RECONCILE: onboarding.steps,
     suspending.SUSPEND: suspending.suspend_steps,
     suspending.RESUME: suspending.resume_steps,
+    offboarding.EXPORT: offboarding.export_steps,
+    offboarding.DELETE: offboarding.delete_steps,
+    offboarding.PURGE: offboarding.purge_steps,
+    offboarding.RESTORE: offboarding.restore_steps,
 }
 
 

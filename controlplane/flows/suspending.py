@@ -4,7 +4,8 @@
 the suspended target -> app role NOLOGIN -> `suspended`. `resume`: `resuming` -> app
 role LOGIN -> the onboarding `network` and `dns` steps (back to the normal objects) ->
 `activate` (health checks, then `active`). Each backend's steps run when its driver is
-given; both flows need the tenant-data driver for the app role.
+given; both flows need the tenant-data driver for the app role. `traffic_off` and
+`traffic_on` are the middle of each, which `delete` and `restore` run too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from controlplane.models.operations import StepName
 from controlplane.steps import dns, importing, suspension
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["RESUME", "SUSPEND", "resume_steps", "suspend_steps"]
+__all__ = ["RESUME", "SUSPEND", "resume_steps", "suspend_steps", "traffic_off", "traffic_on"]
 
 SUSPEND = "suspend"
 RESUME = "resume"
@@ -33,34 +34,44 @@ def _tenant_data(deps: Dependencies, kind: str) -> importing.TenantData:
 
 def suspend_steps(deps: Dependencies) -> list[Step]:
     """The suspend steps, in order."""
-    data = _tenant_data(deps, SUSPEND)
-    ordered: list[Step] = [
-        suspension.StatusStep(deps.registry, "suspending", _SUSPENDING, StepName("suspend.hold"))
+    return [
+        suspension.StatusStep(deps.registry, "suspending", _SUSPENDING, StepName("suspend.hold")),
+        *traffic_off(deps, SUSPEND),
+        suspension.StatusStep(
+            deps.registry, "suspended", frozenset({"suspended"}), StepName("suspend.mark")
+        ),
     ]
+
+
+def resume_steps(deps: Dependencies) -> list[Step]:
+    """The resume steps, in order."""
+    resuming = frozenset({"resuming", "active"})
+    return [
+        suspension.StatusStep(deps.registry, "resuming", resuming, StepName("resume.hold")),
+        *traffic_on(deps, RESUME),
+        onboarding.activate(deps),
+    ]
+
+
+def traffic_off(deps: Dependencies, kind: str) -> list[Step]:
+    """Ingress denied, DNS on the suspended target, app role NOLOGIN (suspend, delete)."""
+    data = _tenant_data(deps, kind)
+    ordered: list[Step] = []
     if deps.kubernetes is not None:
         ordered.append(suspension.IngressStep(deps.kubernetes))
     if deps.dns_provider is not None:
         ordered.append(suspension.DnsTargetStep(deps.dns_provider))
     ordered.append(suspension.LoginStep(data, login=False, name=StepName("suspend.login")))
-    ordered.append(
-        suspension.StatusStep(
-            deps.registry, "suspended", frozenset({"suspended"}), StepName("suspend.mark")
-        )
-    )
     return ordered
 
 
-def resume_steps(deps: Dependencies) -> list[Step]:
-    """The resume steps, in order."""
-    data = _tenant_data(deps, RESUME)
-    resuming = frozenset({"resuming", "active"})
+def traffic_on(deps: Dependencies, kind: str) -> list[Step]:
+    """Login back, then the onboarding network and dns steps (resume, restore)."""
     ordered: list[Step] = [
-        suspension.StatusStep(deps.registry, "resuming", resuming, StepName("resume.hold")),
-        suspension.LoginStep(data, login=True, name=StepName("resume.login")),
+        suspension.LoginStep(_tenant_data(deps, kind), login=True, name=StepName("resume.login"))
     ]
     if deps.kubernetes is not None:
         ordered.append(kubernetes_steps.NetworkStep(deps.kubernetes))
     if deps.dns_provider is not None:
         ordered.append(dns.DnsStep(deps.dns_provider))
-    ordered.append(onboarding.activate(deps))
     return ordered

@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseProfile",
     "DatabaseSettings",
     "DriverMode",
+    "ExportSettings",
     "KubernetesSettings",
     "NodePool",
     "PlatformConfig",
@@ -297,6 +298,18 @@ class TerraformState(_Strict):
     endpoint_url: str = ""
 
 
+class ExportSettings(_Strict):
+    """Where `tenantctl delete` and `export` put tenant exports (docs/lifecycle.md).
+
+    `s3://bucket/prefix/`: objects with SSE-KMS under each tenant's own KMS key (boto3
+    finds endpoint and credentials the usual way). Empty: the embedded default, files under
+    `<data dir>/exports/` encrypted with a per-tenant data key wrapped by the master key.
+    """
+
+    location: str = Field(default="", pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)?$")
+    region: str = ""  # of the bucket and keys; empty: boto3's default region
+
+
 class BackendModes(_Strict):
     """Which driver mode each backend uses."""
 
@@ -334,6 +347,7 @@ class PlatformConfig(_Strict):
     terraform_state: TerraformState = Field(default_factory=TerraformState)
     databases: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
 
     @field_validator("base_domain", "ingress_target")
     @classmethod

@@ -8,6 +8,7 @@
 - `rendering`: GitOps files
 - `lifecycle`: create, suspend and resume one tenant
 - `crd_source`: the `Tenant` custom resource (its CRD, Tenant objects as tenant files)
+- `offboarding`: export, delete, purge and restore (verified exports, retention, shredding)
 - `tokens`, `resolving`, `listing`, `submitting`, `metrics`: what the HTTP API serves
   (platform and tenant tokens, the host resolver, pages, background operations, /metrics)
 """
@@ -20,6 +21,7 @@ from controlplane.service import (
     lifecycle,
     listing,
     metrics,
+    offboarding,
     operations,
     planning,
     queries,
@@ -43,6 +45,7 @@ __all__ = [
     "lifecycle",
     "listing",
     "metrics",
+    "offboarding",
     "open_session",
     "operations",
     "planning",

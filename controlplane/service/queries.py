@@ -60,6 +60,7 @@ def describe(
         "dns": _dns_status(session, row, platform),
         "operations": operations,
         "steps": steps,
+        "exports": [asdict(e) for e in session.store.exports_of(tenant_id)],
     }
 
 

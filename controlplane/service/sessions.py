@@ -13,15 +13,23 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from controlplane import flows, wiring
 from controlplane.config.loading import TenantSource
-from controlplane.drivers import cloudflare, datasources, postgres, postgres_data, terraform
+from controlplane.drivers import (
+    cloudflare,
+    datasources,
+    postgres,
+    postgres_data,
+    postgres_dump,
+    terraform,
+)
 from controlplane.engine.operating import Operator
 from controlplane.engine.retrying import RetryPolicy
-from controlplane.engine.running import StepEvent
+from controlplane.engine.running import StepEvent, utc_now
 from controlplane.engine.steps import Step, StepContext
 from controlplane.engine.stores import TenantRegistry
 from controlplane.models.platform import DriverMode, PlatformConfig
@@ -53,6 +61,8 @@ class Session:
     out_dir: Path = field(default_factory=lambda: Path("out"))
     # Set by a shell's Ctrl-C: runs stop at the next step boundary and say what resumes.
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Dates exports, purge dates and purges (tests move it: `testing.FakeClock`).
+    clock: Callable[[], datetime] = utc_now
     _drivers: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -131,6 +141,13 @@ class Session:
             dns_provider=self.dns_provider(platform),
             kubernetes=self.kubernetes(platform),
             passwords=self.passwords(platform),
+            dumps=postgres_dump.Dumps(isolation.servers),
+            exports=self._cached(
+                f"exports/{platform.exports.model_dump_json()}",
+                lambda: wiring.export_store(platform),
+            ),
+            records=self.store,
+            clock=self.clock,
         )
 
     def _cached(self, key: str, build: Callable[[], Any]) -> Any:

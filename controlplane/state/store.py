@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from controlplane.errors import ConflictError, NotFoundError
+from controlplane.models.exports import ExportRecord
 from controlplane.models.operations import (
     UNFINISHED,
     AuditEntry,
@@ -40,6 +41,7 @@ from controlplane.state.tables import (
     audit_log,
     operation_steps,
     operations,
+    tenant_exports,
     tenant_hosts,
     tenant_locks,
     tenants,
@@ -208,6 +210,30 @@ class Store:
             values["applied_fingerprint"] = applied_fingerprint
         with self._tx() as conn:
             conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+    def set_lifecycle(self, tenant_id: str, status: str, purge_after: datetime | None) -> None:
+        """Set a tenant's status and purge date together (delete, restore, purge)."""
+        values = {"status": status, "purge_after": purge_after, "updated_at": _now()}
+        with self._tx() as conn:
+            conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+    def record_export(self, export: ExportRecord) -> None:
+        """Insert or replace the record of one export (its id is the operation's)."""
+        values = asdict(export)
+        stmt = pg_insert(tenant_exports).values(**values)
+        update = {k: stmt.excluded[k] for k in values if k != "id"}
+        with self._tx() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
+
+    def exports_of(self, tenant_id: str) -> list[ExportRecord]:
+        """The tenant's exports, newest first."""
+        query = (
+            sa.select(tenant_exports)
+            .where(tenant_exports.c.tenant_id == tenant_id)
+            .order_by(tenant_exports.c.created_at.desc())
+        )
+        with self._tx() as conn:
+            return [ExportRecord(**row) for row in conn.execute(query).mappings().all()]
 
     def hosts_of(self, tenant_id: str) -> dict[str, str]:
         """Hostnames reserved by the tenant, with their kind (`subdomain` or `custom`)."""

@@ -25,6 +25,7 @@ __all__ = [
     "operation_steps",
     "operations",
     "request_budgets",
+    "tenant_exports",
     "tenant_hosts",
     "tenant_locks",
     "tenants",
@@ -47,6 +48,8 @@ tenants = Table(
     Column("source_file", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Set while the tenant is `deleted`: `purge` removes it after this moment.
+    Column("purge_after", DateTime(timezone=True)),
 )
 
 tenant_hosts = Table(
@@ -125,6 +128,20 @@ audit_log = Table(
     Column("tenant_id", Text, index=True),
     Column("action", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+
+# -- Exports (delete, export, purge) -----------------------------------------------------
+# One row per export (id: the operation that took it); kept after the tenant is purged.
+tenant_exports = Table(
+    "tenant_exports",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False, index=True),
+    Column("location", Text, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("verified_at", DateTime(timezone=True)),
 )
 
 # -- API tokens (issue 11) --------------------------------------------------------------

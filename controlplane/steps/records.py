@@ -24,8 +24,12 @@ from controlplane.steps import health
 
 __all__ = ["HELD", "ActivateStep", "RecordStep", "desired_hosts", "spec_fingerprint"]
 
-# Statuses `record` refuses to move on from: the tenant was (or is being) suspended.
-HELD = frozenset({"suspending", "suspended"})
+# Statuses `record` refuses to move on from: the tenant was (or is being) suspended or
+# offboarded (only `resume` / `restore` bring it back).
+HELD = frozenset(
+    {"suspending", "suspended", "deleting", "deleted", "restoring", "purging", "purged"}
+)
+_SUSPENDED = frozenset({"suspending", "suspended"})
 
 
 def spec_fingerprint(tenant: Tenant, platform: PlatformConfig) -> str:
@@ -99,14 +103,22 @@ class RecordStep:
 
 
 def _refuse_if_held(tenant_id: str, row: Mapping[str, Any] | None) -> None:
-    """ConflictError for a suspended tenant: only `resume` brings it back."""
-    if row is not None and row["status"] in HELD:
+    """ConflictError for a held tenant: only `resume` (or `restore`) brings it back."""
+    if row is None or row["status"] not in HELD:
+        return
+    if row["status"] not in _SUSPENDED:
         msg = (
-            f"tenant '{tenant_id}' is {row['status']}: apply leaves it so — run "
-            f"`tenantctl resume {tenant_id}` first (or `tenantctl suspend {tenant_id}` to "
-            "finish suspending it)"
+            f"tenant '{tenant_id}' is {row['status']}: apply leaves it so — "
+            f"`tenantctl restore {tenant_id}` brings a deleted tenant back, "
+            f"`tenantctl delete {tenant_id}` / `purge` finish offboarding it"
         )
         raise ConflictError(msg)
+    msg = (
+        f"tenant '{tenant_id}' is {row['status']}: apply leaves it so — run "
+        f"`tenantctl resume {tenant_id}` first (or `tenantctl suspend {tenant_id}` to "
+        "finish suspending it)"
+    )
+    raise ConflictError(msg)
 
 
 @dataclass(frozen=True)

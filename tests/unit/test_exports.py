@@ -52,6 +52,7 @@ EXPORTS = {
         "lifecycle",
         "listing",
         "metrics",
+        "offboarding",
         "open_session",
         "operations",
         "planning",

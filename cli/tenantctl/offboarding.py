@@ -1,0 +1,193 @@
+"""`tenantctl export | delete | purge | restore`: offboarding, with live step progress.
+
+Registered on the main app by `register` (argument parsing, confirmation, progress and
+error mapping only; the flows are in `controlplane.service.offboarding`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from controlplane import service
+from controlplane.service import lifecycle, offboarding
+from tenantctl.lifecycle import LockTimeout, ProgressCommands, Yes
+from tenantctl.output import Format, emit
+
+__all__ = ["register"]
+
+Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
+Run1 = Callable[[service.Session], lifecycle.Outcome]
+_CANDIDATE_COLUMNS = ["tenant", "status", "purge_after", "export_sha256", "hostnames", "purge"]
+
+
+def register(app: typer.Typer, shell: ProgressCommands, out: Console) -> None:
+    """Add `export`, `delete`, `purge` and `restore` to `app` (listings go to `out`)."""
+    mine = _Commands(shell, out)
+    app.command()(mine.export)
+    app.command()(mine.delete)
+    app.command()(mine.purge)
+    app.command()(mine.restore)
+
+
+class _Commands:
+    def __init__(self, shell: ProgressCommands, out: Console) -> None:
+        self._shell = shell
+        self._out = out
+
+    def _confirm(self, question: str, yes: bool, *, required: bool) -> None:
+        """Ask on a terminal unless `yes`; without one, `required` needs --yes (exit 2)."""
+        if yes:
+            return
+        if sys.stdin.isatty():
+            typer.confirm(question, abort=True)
+        elif required:
+            self._shell._fail(f"{question.rstrip('?')}: confirm with --yes (no terminal)", 2)
+
+    def _one(self, tenant: str, kind: str, lock_timeout: float, run: Run1) -> None:
+        session = self._shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
+        self._shell._run_recorded(session, tenant, kind, lambda: run(session))
+
+    def export(self, tenant: Tenant, lock_timeout: LockTimeout = 30.0) -> None:
+        """Take a verified, encrypted export of a tenant's data; the tenant stays as it is.
+
+        `pg_dump -Fc` of its schema (standard) or database (enterprise, premium) plus a
+        manifest (spec, hostnames, sizes, sha256), written to `platform.exports.location`
+        (S3 with SSE-KMS under the tenant's key; default: encrypted files in the data dir),
+        read back and checked with `pg_restore --list`. `describe` lists the exports.
+
+        Example: tenantctl export tenant-100
+        """
+        self._one(tenant, offboarding.EXPORT, lock_timeout, lambda s: offboarding.export(s, tenant))
+
+    def delete(
+        self,
+        tenant: Tenant,
+        force: Annotated[
+            bool,
+            typer.Option("--force", help="Delete although lifecycle.deletion_protection is on."),
+        ] = False,
+        yes: Yes = False,
+        lock_timeout: LockTimeout = 30.0,
+    ) -> None:
+        """Delete a tenant: traffic off, a verified export, then `deleted` for its retention.
+
+        Refused (exit 4, audited) while `lifecycle.deletion_protection` is on, unless
+        `--force` (confirmed on a terminal, or with `--yes`). The data stays until `purge`
+        after `lifecycle.retention_days`; until then `restore` brings the tenant back.
+
+        Example: tenantctl delete corner-cafe --yes
+        """
+        if force:
+            question = f"delete tenant '{tenant}' despite its deletion protection?"
+            self._confirm(question, yes, required=True)
+        else:
+            self._confirm(f"delete tenant '{tenant}' (its traffic stops)?", yes, required=False)
+        self._one(
+            tenant,
+            offboarding.DELETE,
+            lock_timeout,
+            lambda s: offboarding.delete(s, tenant, force=force),
+        )
+
+    def restore(self, tenant: Tenant, lock_timeout: LockTimeout = 30.0) -> None:
+        """Bring a deleted, not yet purged tenant back: login, network, DNS, active.
+
+        Example: tenantctl restore corner-cafe
+        """
+        self._one(
+            tenant, offboarding.RESTORE, lock_timeout, lambda s: offboarding.restore(s, tenant)
+        )
+
+    def purge(
+        self,
+        tenants: Annotated[
+            list[str] | None,
+            typer.Argument(help="Tenant ids (default: every deleted tenant past its date)."),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="List what would go; change nothing.")
+        ] = False,
+        without_export: Annotated[
+            bool,
+            typer.Option(
+                "--without-export",
+                help="Purge tenants that have no verified export too (confirmed, audited).",
+            ),
+        ] = False,
+        yes: Yes = False,
+        output: Annotated[
+            Format, typer.Option("-o", "--output", help="--dry-run listing: table, json, yaml.")
+        ] = Format.TABLE,
+        lock_timeout: LockTimeout = 30.0,
+    ) -> None:
+        """Remove deleted tenants past their purge date, for good.
+
+        In reverse onboarding order: DNS records and custom hostnames, network, config and
+        compute objects, the database (`terraform destroy`, roles too); then the tenant's
+        key is scheduled for deletion (crypto-shredding its exports) and a purge receipt
+        goes to the audit log. A tenant without a verified export is refused (exit 4,
+        audited) unless `--without-export`. Named tenants must be past their date too.
+
+        Examples: tenantctl purge --dry-run · tenantctl purge corner-cafe --yes
+        """
+        session = self._shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
+        found = self._shell._call(lambda: offboarding.purgeable(session, tenants))
+        if dry_run:
+            rows = [_row(c) for c in found]
+            emit(self._out, rows, output, columns=_CANDIDATE_COLUMNS, title="purge")
+            return
+        due = [c for c in found if not c.refusal]
+        if without_export:
+            question = "purge tenants without a verified export (their data is then gone)?"
+            self._confirm(question, yes, required=True)
+        if due:
+            names = ", ".join(c.tenant_id for c in due)
+            self._confirm(f"purge {names} (irreversible)?", yes, required=False)
+        codes = [self._purge_one(session, c, without_export) for c in found if c.refusal == ""]
+        codes += [self._refused(c.tenant_id, c.refusal) for c in found if c.refusal and tenants]
+        if not codes:
+            self._shell._err.print("nothing to purge", highlight=False)
+        if any(codes):
+            raise typer.Exit(max(codes))
+
+    def _purge_one(
+        self, session: service.Session, candidate: offboarding.Candidate, without_export: bool
+    ) -> int:
+        tenant = candidate.tenant_id
+
+        def run() -> lifecycle.Outcome:
+            return offboarding.purge(session, tenant_ids=[tenant], without_export=without_export)[0]
+
+        if candidate.unexported and not without_export:
+            outcome = self._shell._call(run)  # refused (and audited) before any step
+            return self._refused(tenant, outcome.message.removeprefix("not purged: "))
+        try:
+            self._shell._run_recorded(session, tenant, offboarding.PURGE, run)
+        except typer.Exit as stop:
+            return int(stop.exit_code or 0)
+        return 0
+
+    def _refused(self, tenant: str, why: str) -> int:
+        self._shell._err.print(
+            f"[red]error:[/red] tenant '{escape(tenant)}': not purged: {escape(why)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 4
+
+
+def _row(candidate: offboarding.Candidate) -> dict[str, object]:
+    return {
+        "tenant": candidate.tenant_id,
+        "status": candidate.status,
+        "purge_after": candidate.purge_after,
+        "export_sha256": candidate.export_checksum or "none",
+        "hostnames": ", ".join(candidate.hostnames),
+        "purge": candidate.refusal or "yes",
+    }
