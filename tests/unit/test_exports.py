@@ -44,6 +44,7 @@ EXPORTS = {
     "controlplane.models.kubernetes": ["FieldDifference", "ObjectChange", "Scope"],
     "controlplane.service": [
         "FAULT_ENV",
+        "FAULT_IN_STEP_ENV",
         "ControlPlaneError",
         "Session",
         "StepEvent",
