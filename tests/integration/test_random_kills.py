@@ -17,10 +17,8 @@ import random
 import signal
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pgserver
 import psycopg
@@ -28,6 +26,7 @@ import pytest
 
 from controlplane.state import database
 from controlplane.state.store import Store
+from tests.bookkeeping import check_books
 
 TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
 TENANTS = 25
@@ -146,56 +145,9 @@ def test_random_kills_then_plain_apply_converges_with_clean_books(
     data = Path(embedded["TENANTCTL_DATA_DIR"])
     assert list(data.glob("pgdata.unfinished-*"))  # the first kill did land inside initdb
     store, url = _state(embedded)
-    _check_books(store, ids)
+    check_books(store, ids, "active")
     _check_no_orphans(url, Path(embedded["TENANTCTL_DATA_DIR"]), out, ids)
     store.engine.dispose()
-
-
-def _check_books(store: Store, ids: list[str]) -> None:
-    assert {t["id"]: t["status"] for t in store.list_tenants()} == dict.fromkeys(ids, "active")
-    with store.engine.connect() as conn:
-        statuses = conn.exec_driver_sql(
-            "SELECT DISTINCT ON (tenant_id) tenant_id, status FROM operations "
-            "ORDER BY tenant_id, created_at DESC"
-        ).all()
-        left = conn.exec_driver_sql(
-            "SELECT count(*) FROM operations WHERE status IN ('running', 'pending', 'waiting')"
-        ).scalar()
-        steps_left = conn.exec_driver_sql(
-            "SELECT count(*) FROM operation_steps WHERE status IN ('running', 'pending')"
-        ).scalar()
-        done = conn.exec_driver_sql(
-            "SELECT operation_id, name FROM operation_steps WHERE status = 'done' AND NOT skipped"
-        ).all()
-    assert dict(statuses) == dict.fromkeys(ids, "succeeded")
-    assert (left, steps_left) == (0, 0)
-    entries = list(reversed(store.audit_entries(limit=100_000)))
-    applied = Counter(
-        (e["detail"]["operation"], e["detail"]["step"])
-        for e in entries
-        if e["action"] == "step.applied"
-    )
-    assert applied == Counter({(op, name): 1 for op, name in done})
-    _check_fencing(entries)
-
-
-def _check_fencing(entries: list[dict[str, Any]]) -> None:
-    """A run's entries about an operation end with its outcome; only a new run (which
-    writes `operation.resumed` first) may write more. A fenced-out holder writing late
-    would break that order. Nothing at all follows `operation.succeeded`."""
-    succeeded: set[str] = set()
-    paused: set[str] = set()  # ended failed, waiting or interrupted: resumable
-    for entry in entries:
-        operation, action = entry["detail"].get("operation"), entry["action"]
-        if not operation:
-            continue
-        if operation in succeeded or (operation in paused and action != "operation.resumed"):
-            pytest.fail(f"entry after the end of operation {operation}: {entry}")
-        paused.discard(operation)
-        if action == "operation.succeeded":
-            succeeded.add(operation)
-        elif action in ("operation.failed", "operation.waiting", "operation.interrupted"):
-            paused.add(operation)
 
 
 def _check_no_orphans(url: str, data: Path, out: Path, ids: list[str]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from controlplane.service import FAULT_ENV, FAULT_IN_STEP_ENV, lifecycle
 from controlplane.state import database
 from controlplane.state.store import Store
 from tenantctl.main import app
+from tests.bookkeeping import check_books
 from tests.lifecycle.conftest import TenantFolder, make_tenant_folder
 
 pytestmark = pytest.mark.slow
@@ -135,40 +135,12 @@ def test_kill_then_rerun_converges(
         assert {table: (n, ids) for table, (n, ids, _) in after.items()} == IMPORTED
         assert expected is None or after == expected
         tenants.append(t)
-    _check_books(cli_env["TENANTCTL_DATABASE_URL"], tenants, flow.status)
-    _check_no_orphans(tenants, tmp_path / "out", Path(cli_env["TENANTCTL_DATA_DIR"]))
-
-
-def _check_books(url: str, tenants: list[TenantFolder], status: str) -> None:
-    """Every tenant in `status`, its newest operation succeeded, nothing left running, and
-    each step done once has exactly one `step.applied` entry."""
-    engine = database.connect(url)
+    engine = database.connect(cli_env["TENANTCTL_DATABASE_URL"])
     try:
-        store = Store(engine, actor="test")
-        ids = [t.tenant_id for t in tenants]
-        assert {t["id"]: t["status"] for t in store.list_tenants()} == dict.fromkeys(ids, status)
-        with engine.connect() as conn:
-            newest = conn.exec_driver_sql(
-                "SELECT DISTINCT ON (tenant_id) tenant_id, status FROM operations "
-                "ORDER BY tenant_id, created_at DESC"
-            ).all()
-            unfinished = conn.exec_driver_sql(
-                "SELECT count(*) FROM operation_steps WHERE status IN ('running', 'pending')"
-            ).scalar()
-            done = conn.exec_driver_sql(
-                "SELECT operation_id, name FROM operation_steps"
-                " WHERE status = 'done' AND NOT skipped"
-            ).all()
-        assert dict(newest) == dict.fromkeys(ids, "succeeded")
-        assert unfinished == 0
-        applied = Counter(
-            (e["detail"]["operation"], e["detail"]["step"])
-            for e in store.audit_entries(limit=100_000)
-            if e["action"] == "step.applied"
-        )
-        assert applied == Counter({(op, step): 1 for op, step in done})
+        check_books(Store(engine, actor="test"), [t.tenant_id for t in tenants], flow.status)
     finally:
         engine.dispose()
+    _check_no_orphans(tenants, tmp_path / "out", Path(cli_env["TENANTCTL_DATA_DIR"]))
 
 
 def _check_no_orphans(tenants: list[TenantFolder], out: Path, data: Path) -> None:
