@@ -200,6 +200,13 @@ def apply(
             help="Also verify unchanged tenants and repair drift (reads every resource).",
         ),
     ] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--async",
+            help="Queue the operations for `tenantctl worker` and print their ids; run nothing.",
+        ),
+    ] = False,
     output: Output = Format.TABLE,
     out_dir: OutDir = Path("out"),
 ) -> None:
@@ -208,7 +215,9 @@ def apply(
     Idempotent: unchanged tenants cost no remote call, and an interrupted run resumes at
     the first unfinished step. Two runs on the same tenant never overlap (per-tenant lock).
     With --reconcile, unchanged tenants are verified too and drift (e.g. a hand-edited
-    NetworkPolicy that `tenantctl diff` reports) is reverted.
+    NetworkPolicy that `tenantctl diff` reports) is reverted. With --async, each tenant
+    that needs work gets a queued operation (`queued`, with its id and status URL) that
+    the workers run; a tenant with an operation already waiting in the queue fails (exit 4).
 
     Example: tenantctl apply -f tenant-configs/ --yes
     """
@@ -218,7 +227,7 @@ def apply(
         return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
-    session = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir)
+    session = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir, queue=queue)
     with _interruptible(session):
         outcomes = _run(
             lambda: service.operations.apply(
@@ -228,7 +237,12 @@ def apply(
     rows = [
         {"tenant": o.tenant_id, "result": o.action, "operation": o.operation_id} for o in outcomes
     ]
-    emit(out, rows, output, columns=["tenant", "result", "operation"], title="apply")
+    columns = ["tenant", "result", "operation"]
+    if queue:
+        for row in rows:
+            row["status_url"] = f"/v1/operations/{row['operation']}" if row["operation"] else ""
+        columns.append("status_url")
+    emit(out, rows, output, columns=columns, title="apply")
     _summarise(outcomes)
 
 
@@ -465,6 +479,11 @@ _offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err
 
 # The Tenant custom resource (cli/tenantctl/custom_resources.py).
 _custom_resources.register(app)
+
+# `tenantctl worker`: runs queued operations (cli/tenantctl/working.py).
+from tenantctl import working  # noqa: E402 - registers on the app defined above
+
+working.register(app, _run, _progress)
 
 if __name__ == "__main__":
     app()

@@ -71,6 +71,12 @@ def register(app: typer.Typer, run: Runner) -> None:
         audit_every: Annotated[
             float, typer.Option(min=0.1, help="Seconds between aggregated resolver audit entries.")
         ] = 10.0,
+        queue: Annotated[
+            bool,
+            typer.Option(
+                "--queue", help="Queue mutations for `tenantctl worker` instead of running them."
+            ),
+        ] = False,
     ) -> None:
         """Serve the HTTP API (OpenAPI at /docs and /openapi.json) on uvicorn.
 
@@ -81,7 +87,9 @@ def register(app: typer.Typer, run: Runner) -> None:
         from controlplane import api  # noqa: PLC0415
 
         config, _ = run(lambda: service.inputs.load([], platform))
-        session = run(lambda: lifecycle.open_session(lock_wait=lock_timeout, out_dir=out_dir))
+        session = run(
+            lambda: lifecycle.open_session(lock_wait=lock_timeout, out_dir=out_dir, queue=queue)
+        )
         _decision_log()
         err.print(f"serving on http://{host}:{port} (OpenAPI: /docs)", highlight=False)
         uvicorn.run(

@@ -36,13 +36,15 @@ class StepStatus(StrEnum):
 
 
 class OperationStatus(StrEnum):
-    """Lifecycle of an operation: running → succeeded | failed | waiting | interrupted.
+    """Lifecycle of an operation: [queued →] running → succeeded | failed | waiting | interrupted.
 
-    `waiting` (a step waits for its next attempt) and `interrupted` (SIGINT) hold no
-    lease: the next run of the same operation resumes them. `superseded`: a newer spec
-    replaced the operation before it finished.
+    `queued` (recorded for a queue worker, `apply --async`), `waiting` (a step waits for
+    its next attempt) and `interrupted` (SIGINT) hold no lease: the next run of the same
+    operation resumes them. `superseded`: a newer spec replaced the operation before it
+    finished.
     """
 
+    QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"
     INTERRUPTED = "interrupted"
@@ -53,6 +55,7 @@ class OperationStatus(StrEnum):
 
 # Operations a new run of the same kind and spec resumes instead of starting afresh.
 UNFINISHED = (
+    OperationStatus.QUEUED,
     OperationStatus.RUNNING,
     OperationStatus.WAITING,
     OperationStatus.INTERRUPTED,

@@ -9,6 +9,7 @@
 - `lifecycle`: create, suspend and resume one tenant
 - `crd_source`: the `Tenant` custom resource (its CRD, Tenant objects as tenant files)
 - `offboarding`: export, delete, purge and restore (verified exports, retention, shredding)
+- `queueing`: operations queued for `tenantctl worker` (procrastinate) and what a job runs
 - `tokens`, `resolving`, `listing`, `submitting`, `metrics`: what the HTTP API serves
   (platform and tenant tokens, the host resolver, pages, background operations, /metrics)
 """
@@ -25,6 +26,7 @@ from controlplane.service import (
     operations,
     planning,
     queries,
+    queueing,
     rendering,
     resolving,
     sessions,
@@ -50,6 +52,7 @@ __all__ = [
     "operations",
     "planning",
     "queries",
+    "queueing",
     "rendering",
     "resolving",
     "sessions",

@@ -19,7 +19,7 @@ from controlplane.errors import ControlPlaneError
 from controlplane.flows import onboarding
 from controlplane.models.operations import OperationStatus
 from controlplane.models.platform import DriverMode, PlatformConfig
-from controlplane.service import planning
+from controlplane.service import planning, queueing
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps.records import spec_fingerprint
@@ -39,7 +39,7 @@ _ACTIONS = {
 
 @dataclass(frozen=True)
 class ApplyOutcome:
-    """What `apply` did: applied, repaired, unchanged, suspended, failed or interrupted."""
+    """What `apply` did: applied, repaired, unchanged, suspended, queued, failed or interrupted."""
 
     tenant_id: str
     action: str
@@ -49,7 +49,12 @@ class ApplyOutcome:
 
 
 def run(session: Session, kind: str, source: TenantSource, platform: PlatformConfig) -> Outcome:
-    """Run flow `kind` for one tenant until it finishes, fails or is interrupted."""
+    """Run flow `kind` for one tenant until it finishes, fails or is interrupted.
+
+    A queueing session (`session.queue`) records it for the workers instead (`queued`).
+    """
+    if session.queue:
+        return queueing.enqueue(session, kind, source, platform)
     tenant_id = source.tenant.id
     wanted = spec_fingerprint(source.tenant, platform)
     ctx = session.context(source, platform)

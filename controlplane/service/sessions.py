@@ -63,6 +63,8 @@ class Session:
     cancel: threading.Event = field(default_factory=threading.Event)
     # Dates exports, purge dates and purges (tests move it: `testing.FakeClock`).
     clock: Callable[[], datetime] = utc_now
+    # Operations go to the queue for `tenantctl worker` instead of running in this process.
+    queue: bool = False
     _drivers: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

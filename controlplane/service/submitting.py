@@ -3,8 +3,9 @@
 The HTTP API answers 202 as soon as the operation is recorded (the tenant's lease is
 held and its first step started) and the flow goes on in a thread, through the same
 `service.lifecycle` functions as `tenantctl create|suspend|resume` (so the same
-`operations.run`); `GET /v1/operations/{id}` follows it.
-A queue worker takes over this role later (docs/api.md).
+`operations.run`); `GET /v1/operations/{id}` follows it. With a queueing session
+(`tenantctl serve --queue`) the same call queues the operation for `tenantctl worker`
+instead, and 202 comes once it is queued.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Submissions:
     """Background operations of one API process (stopped at shutdown).
 
     Each runs through `service.lifecycle` (the functions `tenantctl create|suspend|resume`
-    call) on a copy of the API's session that acts as the caller's token.
+    call) on a copy of the API's session that acts as the caller's token; the copy
+    queues for the workers when the session does (`Session.queue`).
     """
 
     session: Session

@@ -36,7 +36,7 @@ from controlplane.models.operations import (
     StepRecord,
     StepStatus,
 )
-from controlplane.state import lookups
+from controlplane.state import lookups, queue
 from controlplane.state.tables import (
     audit_log,
     operation_steps,
@@ -322,7 +322,12 @@ class Store:
                     conn.execute(
                         operations.update().where(operations.c.id == row["id"]).values(**resumed)
                     )
-                    detail = {"operation": row["id"], "kind": kind, "was": row["status"]}
+                    detail = {
+                        "operation": row["id"],
+                        "kind": kind,
+                        "was": row["status"],
+                        **_holding(lease),
+                    }
                     _insert_audit(
                         conn, self.actor, AuditEntry("operation.resumed", tenant_id, detail)
                     )
@@ -343,9 +348,79 @@ class Store:
                 "context": dict(context),
             }
             conn.execute(operations.insert().values(**values))
-            detail = {"operation": values["id"], "kind": kind}
+            detail = {"operation": values["id"], "kind": kind, **_holding(lease)}
             _insert_audit(conn, self.actor, AuditEntry("operation.started", tenant_id, detail))
         return _operation(values)
+
+    def queue_operation(
+        self, tenant_id: str, kind: str, fingerprint: str, *, context: Mapping[str, object]
+    ) -> OperationRecord:
+        """Record an operation for the queue workers and queue its job, in one transaction.
+
+        The tenant's unfinished operation of this kind and spec is queued again (a failed
+        one is retried, as a re-run resumes it) rather than recorded twice.
+
+        Raises:
+            ConflictError: a job of this tenant waits in the queue already.
+        """
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    sa.select(operations)
+                    .where(
+                        operations.c.tenant_id == tenant_id,
+                        operations.c.kind == kind,
+                        operations.c.spec_fingerprint == fingerprint,
+                        operations.c.status.in_([s.value for s in UNFINISHED]),
+                    )
+                    .order_by(operations.c.created_at.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            values: dict[str, Any] = (
+                dict(row)
+                if row
+                else {
+                    "id": str(uuid.uuid4()),
+                    "tenant_id": tenant_id,
+                    "kind": kind,
+                    "spec_fingerprint": fingerprint,
+                    "message": "",
+                    "created_at": _now(),
+                }
+            )
+            # A running one keeps its status: its holder finishes it, or the job resumes it.
+            if values.get("status") != OperationStatus.RUNNING:
+                values.update(status=OperationStatus.QUEUED.value, context=dict(context))
+            if row is None:
+                conn.execute(operations.insert().values(**values))
+            else:
+                conn.execute(
+                    operations.update()
+                    .where(operations.c.id == row["id"])
+                    .values(status=values["status"], context=values["context"])
+                )
+            if queue.waiting(conn, tenant_id) == values["id"]:
+                return _operation(values)  # queued already: its job is waiting
+            job = queue.defer(conn, values["id"], tenant_id)
+            detail = {"operation": values["id"], "kind": kind, "job": job}
+            _insert_audit(conn, self.actor, AuditEntry("operation.queued", tenant_id, detail))
+        return _operation(values)
+
+    def requeue(self, operation_id: str, tenant_id: str, *, at: datetime | None) -> bool:
+        """Queue the operation's job again (no sooner than `at`).
+
+        Returns False when the tenant has a job waiting already: that one runs the
+        tenant's newest operation, which resumes or supersedes this one.
+        """
+        try:
+            with self._tx() as conn:
+                queue.defer(conn, operation_id, tenant_id, at=at)
+        except ConflictError:
+            return False
+        return True
 
     def finish_operation(
         self, operation_id: str, status: str, message: str, lease: Lease, audit: AuditEntry
@@ -650,6 +725,11 @@ class RecordedTenants:
 
 
 _READ_ONLY = "a registry snapshot is read-only"
+
+
+def _holding(lease: Lease) -> dict[str, object]:
+    """Who runs an operation from here on: the audit log shows every hand-over."""
+    return {"holder": lease.holder, "token": lease.token}
 
 
 def _insert_audit(conn: sa.Connection, actor: str, entry: AuditEntry) -> None:

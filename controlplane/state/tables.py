@@ -24,6 +24,7 @@ __all__ = [
     "metadata",
     "operation_steps",
     "operations",
+    "ours",
     "request_budgets",
     "tenant_exports",
     "tenant_hosts",
@@ -32,6 +33,12 @@ __all__ = [
 ]
 
 metadata = MetaData()
+
+
+def ours(name: str | None, _type: str, _parents: object) -> bool:
+    """Alembic's `include_name`: the queue's tables are procrastinate's (migration 0005)."""
+    return not (name or "").startswith("procrastinate_")
+
 
 tenants = Table(
     "tenants",

@@ -58,6 +58,7 @@ EXPORTS = {
         "operations",
         "planning",
         "queries",
+        "queueing",
         "rendering",
         "resolving",
         "sessions",
