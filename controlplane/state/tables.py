@@ -36,7 +36,7 @@ metadata = MetaData()
 
 
 def ours(name: str | None, _type: str, _parents: object) -> bool:
-    """Alembic's `include_name`: the queue's tables are procrastinate's (migration 0005)."""
+    """Alembic's `include_name`: the queue's tables are procrastinate's (migration 0006)."""
     return not (name or "").startswith("procrastinate_")
 
 

@@ -6,8 +6,8 @@ processes can start at once and none needs DDL rights. The schema is the one of 
 procrastinate version pinned in pyproject.toml; upgrading procrastinate across a schema
 change is a new migration that runs its migration scripts.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 from alembic import op
 from procrastinate import schema
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
