@@ -1,6 +1,6 @@
 """Offboarding: export, delete, purge and restore, each a list of steps.
 
-- `export`: export.write -> export.verify (the tenant stays as it is).
+- `export`: export (write, read back, verify, record; the tenant stays as it is).
 - `delete`: delete.hold (`deleting`) -> the suspend steps' traffic off (ingress, DNS,
   login: no write lands after the export) -> the export -> delete.mark (`deleted`,
   `purge_after = now + lifecycle.retention_days`).
@@ -51,12 +51,9 @@ def _needs(
 
 
 def export_steps(deps: Dependencies, kind: str = EXPORT) -> list[Step]:
-    """The export steps, in order."""
+    """The export step (write, read back, verify, record)."""
     dumps, exports, records = _needs(deps, kind)
-    return [
-        exporting.ExportWriteStep(dumps, exports, deps.registry, deps.clock),
-        exporting.ExportVerifyStep(dumps, exports, records, deps.clock),
-    ]
+    return [exporting.ExportStep(dumps, exports, records, deps.registry, deps.clock)]
 
 
 def delete_steps(deps: Dependencies) -> list[Step]:

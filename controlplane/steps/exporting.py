@@ -1,14 +1,16 @@
-"""`export.write` and `export.verify`: a verified, encrypted export of the tenant's data.
+"""`export`: a verified, encrypted export of the tenant's data.
 
-`export.write` dumps the tenant's schema (standard) or database (enterprise, premium)
-with `pg_dump -Fc` and writes it with a manifest (spec, hostnames, sizes, sha256) to
-the export store, encrypted under the tenant's own key. `export.verify` reads both back,
-checks the dump's checksum against the manifest and what was written, lists the archive
-with `pg_restore --list`, and only then records the export as verified in the state store.
+The step dumps the tenant's schema (standard) or database (enterprise, premium) with
+`pg_dump -Fc` and writes it with a manifest (spec, hostnames, sizes, sha256) to the
+export store, encrypted under the tenant's own key; then reads both back, checks the
+dump's checksum against the manifest and what was written, lists the archive with
+`pg_restore --list`, and only then records the export as verified in the state store.
 
-An export's id is the operation that takes it, so a re-run after a crash rewrites the
-same export (never a second one) and a later operation never mistakes an older export
-for its own.
+Writing and checking are one step on purpose: a check that fails (or a crash before the
+record) makes the next attempt write the export again, instead of re-checking a bad copy
+forever. An export's id is the operation that takes it, so a re-run rewrites the same
+export (never a second one) and a later operation never mistakes an older export for
+its own.
 """
 
 from __future__ import annotations
@@ -27,17 +29,9 @@ from controlplane.models.exports import DUMP, MANIFEST, ExportRecord
 from controlplane.models.operations import StepName
 from controlplane.steps import importing
 
-__all__ = [
-    "WRITE",
-    "Dumper",
-    "ExportRecords",
-    "ExportStore",
-    "ExportVerifyStep",
-    "ExportWriteStep",
-    "verified_export",
-]
+__all__ = ["NAME", "Dumper", "ExportRecords", "ExportStep", "ExportStore", "verified_export"]
 
-WRITE = StepName("export.write")
+NAME = StepName("export")
 
 
 class Dumper(Protocol):
@@ -94,20 +88,22 @@ def _sha256(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class ExportWriteStep:
-    """Dump the tenant's data and write it, with its manifest, to the export store."""
+class ExportStep:
+    """Dump the tenant's data, write it with its manifest, read both back, check, record."""
 
     dumps: Dumper
     exports: ExportStore
+    records: ExportRecords
     registry: TenantRegistry
     clock: Callable[[], datetime]
-    name: StepName = field(default=WRITE)
+    name: StepName = field(default=NAME)
 
     def fingerprint(self, ctx: StepContext) -> str:
         return fingerprint_of(self.name, ctx.tenant.id, ctx.operation_id)
 
     def plan(self, ctx: StepContext) -> list[Change]:
-        return [Change("create", f"export/{ctx.tenant.id}", "pg_dump -Fc + manifest, encrypted")]
+        detail = "pg_dump -Fc + manifest, encrypted, read back and verified"
+        return [Change("create", f"export/{ctx.tenant.id}", detail)]
 
     def apply(self, ctx: StepContext) -> StepResult:
         where = importing.target_of(ctx)
@@ -118,81 +114,56 @@ class ExportWriteStep:
             )
             raise ConflictError(msg)
         dump = self.dumps.dump(where.target, where.expected)
-        checksum = _sha256(dump)
+        created_at = self.clock()
         manifest = {
             "tenant_id": ctx.tenant.id,
             "export_id": ctx.operation_id,
-            "created_at": self.clock().isoformat(),
+            "created_at": created_at.isoformat(),
             "tier": ctx.tenant.tier.value,
             "database": where.expected,
             "spec": ctx.tenant.model_dump(mode="json"),
             "hostnames": self.registry.hosts_of(ctx.tenant.id),
-            "files": {DUMP: {"format": "pg_dump -Fc", "size": len(dump), "sha256": checksum}},
+            "files": {DUMP: {"format": "pg_dump -Fc", "size": len(dump), "sha256": _sha256(dump)}},
         }
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         # The dump first: a manifest that exists names a dump written in full.
         location = self.exports.write(ctx.tenant.id, ctx.operation_id, {DUMP: dump, MANIFEST: body})
-        return StepResult({"location": location, "checksum": checksum, "size": str(len(dump))})
-
-    def verify(self, ctx: StepContext) -> list[str]:
-        if self.exports.read(ctx.tenant.id, ctx.operation_id, MANIFEST) is None:
-            return [f"export {ctx.operation_id} of tenant '{ctx.tenant.id}' has no manifest"]
-        return []
-
-    def destroy(self, ctx: StepContext) -> None:
-        del ctx  # an export outlives its tenant: purge shreds its key instead
-
-
-@dataclass(frozen=True)
-class ExportVerifyStep:
-    """Read the export back, check it, and record it as verified."""
-
-    dumps: Dumper
-    exports: ExportStore
-    records: ExportRecords
-    clock: Callable[[], datetime]
-    name: StepName = field(default=StepName("export.verify"))
-
-    def fingerprint(self, ctx: StepContext) -> str:
-        return fingerprint_of(self.name, ctx.tenant.id, ctx.operation_id)
-
-    def plan(self, ctx: StepContext) -> list[Change]:
-        return [Change("create", f"export/{ctx.tenant.id}", "read back, checksum, pg_restore")]
-
-    def apply(self, ctx: StepContext) -> StepResult:
-        written = ctx.outputs.get(WRITE, {})
-        manifest = json.loads(self._read(ctx, MANIFEST))
-        dump = self._read(ctx, DUMP)
-        listed = manifest["files"][DUMP]
-        checksum = _sha256(dump)
-        if checksum != listed["sha256"] or checksum != written.get("checksum", checksum):
-            msg = f"export {ctx.operation_id}: the dump read back does not match its checksum"
-            raise StepFailedError(msg)
-        entries = self.dumps.contents(dump)
-        schema = importing.target_of(ctx).expected["schema"]
-        if not any(schema in entry for entry in entries):
-            msg = f"export {ctx.operation_id}: the dump does not hold schema {schema}"
-            raise StepFailedError(msg)
+        entries = self._check(ctx, _sha256(dump), where.expected["schema"])
         verified_at = self.clock()
         self.records.record_export(
             ExportRecord(
                 id=ctx.operation_id,
                 tenant_id=ctx.tenant.id,
-                location=written.get("location", ""),
-                checksum=checksum,
+                location=location,
+                checksum=_sha256(dump),
                 size=len(dump),
-                created_at=datetime.fromisoformat(manifest["created_at"]),
+                created_at=created_at,
                 verified_at=verified_at,
             )
         )
         return StepResult(
             {
-                "location": written.get("location", ""),
-                "checksum": checksum,
-                "entries": str(len(entries)),
+                "location": location,
+                "checksum": _sha256(dump),
+                "size": str(len(dump)),
+                "entries": str(entries),
                 "verified_at": verified_at.isoformat(),
             }
         )
+
+    def _check(self, ctx: StepContext, checksum: str, schema: str) -> int:
+        """Read the export back: manifest and dump agree with what was written, and
+        pg_restore can list the archive, which holds the tenant's schema."""
+        manifest = json.loads(self._read(ctx, MANIFEST))
+        dump = self._read(ctx, DUMP)
+        if not checksum == _sha256(dump) == manifest["files"][DUMP]["sha256"]:
+            msg = f"export {ctx.operation_id}: the dump read back does not match its checksum"
+            raise StepFailedError(msg, retryable=True)  # rewritten by the next attempt
+        entries = self.dumps.contents(dump)
+        if not any(schema in entry for entry in entries):
+            msg = f"export {ctx.operation_id}: the dump does not hold schema {schema}"
+            raise StepFailedError(msg)
+        return len(entries)
 
     def verify(self, ctx: StepContext) -> list[str]:
         ours = [e for e in self.records.exports_of(ctx.tenant.id) if e.id == ctx.operation_id]
@@ -201,11 +172,11 @@ class ExportVerifyStep:
         return []
 
     def destroy(self, ctx: StepContext) -> None:
-        del ctx
+        del ctx  # an export outlives its tenant: purge shreds its key instead
 
     def _read(self, ctx: StepContext, name: str) -> bytes:
         data = self.exports.read(ctx.tenant.id, ctx.operation_id, name)
         if data is None:
             msg = f"export {ctx.operation_id} of tenant '{ctx.tenant.id}': {name} is missing"
-            raise StepFailedError(msg)
+            raise StepFailedError(msg, retryable=True)
         return data

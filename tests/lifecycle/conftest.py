@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from moto.server import ThreadedMotoServer
 from psycopg import conninfo, sql
 
 from controlplane.drivers import postgres
@@ -41,7 +44,7 @@ class TenantFolder:
 
     def shared_url(self, **params: str) -> str:
         """The shared tenant database (as admin unless `user` is given)."""
-        return conninfo.make_conninfo(self.database_url, dbname="tenantctl_shared", **params)
+        return conninfo.make_conninfo(self.database_url, **{"dbname": "tenantctl_shared", **params})
 
     def app_connect(self, *, dedicated: bool = False) -> psycopg.Connection:
         """Log in as the tenant's app role with its derived password."""
@@ -58,11 +61,35 @@ class TenantFolder:
             row = conn.execute(query).fetchone()
         return int(row[0]) if row else -1
 
+    def checksums(self, *, dedicated: bool = False) -> dict[str, tuple[int, str]]:
+        """Rows and an order-independent digest of every table of the tenant (as admin)."""
+        url = self.shared_url(dbname=self.schema) if dedicated else self.shared_url()
+        sums = {}
+        with psycopg.connect(url) as conn:
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.schema,)
+            ).fetchall()
+            for (table,) in tables:
+                query = sql.SQL(
+                    "SELECT count(*), md5(string_agg(md5(r::text), '' ORDER BY md5(r::text)))"
+                    " FROM {} r"
+                ).format(sql.Identifier(self.schema, table))
+                count, digest = conn.execute(query).fetchone() or (0, "")
+                sums[table] = (int(count), str(digest))
+        return sums
+
     def rendered(self, name: str) -> str:
         return (self.folder.parent / "out" / self.tenant_id / name).read_text()
 
 
-def write_tenant(folder: Path, tenant_id: str, *, tier: str = "standard", source: str = "") -> None:
+def write_tenant(
+    folder: Path,
+    tenant_id: str,
+    *,
+    tier: str = "standard",
+    source: str = "",
+    lifecycle: str = "{deletion_protection: false}",
+) -> None:
     """A minimal tenant file; `source` becomes `data_import.source` when given."""
     lines = [
         "tenant:",
@@ -70,7 +97,7 @@ def write_tenant(folder: Path, tenant_id: str, *, tier: str = "standard", source
         f'  name: "Lifecycle {tenant_id}"',
         f"  tier: {tier}",
         "  region: us-east-1",
-        "  lifecycle: {deletion_protection: false}",
+        f"  lifecycle: {lifecycle}",
     ]
     if source:
         lines.append(f'  data_import: {{source: "{source}"}}')
@@ -95,3 +122,23 @@ def make_tenant_folder(cli_env: dict[str, str], folder: Path, tenant_id: str = "
 def tenant_folder(cli_env: dict[str, str], tmp_path: Path) -> TenantFolder:
     """`tmp_path/configs/<id>.yaml` importing `./data/` (customers.csv, orders.jsonl)."""
     return make_tenant_folder(cli_env, tmp_path / "configs")
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's server (S3, KMS) on a free loopback port; boto3 finds it by AWS_ENDPOINT_URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()  # returns once the server accepts requests
+    url = f"http://127.0.0.1:{port}"
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": url,
+    }.items():
+        monkeypatch.setenv(key, value)
+    yield url
+    server.stop()

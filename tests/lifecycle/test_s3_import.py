@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import boto3  # type: ignore[import-untyped]
 import pytest
-from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from tenantctl.main import app
@@ -17,31 +13,11 @@ runner = CliRunner()
 BUCKET = "lc-initial-data"
 
 
-@pytest.fixture
-def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's S3 on a free loopback port; boto3 finds it through AWS_ENDPOINT_URL_S3."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()  # returns once the server accepts requests
-    url = f"http://127.0.0.1:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": url,
-    }.items():
-        monkeypatch.setenv(key, value)
-    yield url
-    server.stop()
-
-
 def test_create_imports_the_files_directly_under_the_prefix(
-    tenant_folder: TenantFolder, s3_url: str
+    tenant_folder: TenantFolder, moto_url: str
 ) -> None:
     t = tenant_folder
-    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     prefix = f"{t.tenant_id}/initial/"
     objects = {
@@ -63,7 +39,7 @@ def test_create_imports_the_files_directly_under_the_prefix(
     assert log == [("customers.csv", 3), ("orders.jsonl", 5)]
 
 
-@pytest.mark.usefixtures("s3_url")
+@pytest.mark.usefixtures("moto_url")
 def test_a_missing_bucket_fails_the_import_with_exit_5(tenant_folder: TenantFolder) -> None:
     t = tenant_folder
     write_tenant(t.folder, t.tenant_id, source="s3://no-such-bucket/initial/")
