@@ -29,12 +29,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -454,20 +455,26 @@ class Terraform:
         return _flatten(json.loads(result.stdout or "{}")) or None
 
     def destroy(self, unit: TerraformUnit) -> None:
-        """Destroy everything the workspace manages; a no-op when it was never applied."""
+        """Destroy everything the workspace manages, then the workspace folder itself.
+
+        Its local state is empty by then, so nothing of the tenant is left on disk; a
+        workspace never applied (or already removed) has nothing to destroy.
+        """
         workspace = self.workspace(unit.tenant_id, unit.module)
-        if self.backend is None and not (workspace / "terraform.tfstate").exists():
-            return
-        self.prepare(unit)
-        self._run(
-            workspace,
-            unit,
-            "destroy",
-            "-auto-approve",
-            "-input=false",
-            "-json",
-            f"-lock-timeout={self.lock_timeout}",
-        )
+        if self.backend is not None or (workspace / "terraform.tfstate").exists():
+            self.prepare(unit)
+            self._run(
+                workspace,
+                unit,
+                "destroy",
+                "-auto-approve",
+                "-input=false",
+                "-json",
+                f"-lock-timeout={self.lock_timeout}",
+            )
+        shutil.rmtree(workspace, ignore_errors=True)
+        with suppress(OSError):  # the tenant's folder, once its last module is gone
+            workspace.parent.rmdir()
 
     def _run(self, workspace: Path, unit: TerraformUnit, *args: str) -> CommandResult:
         streamed = args[0] in _STREAMED and "-json" in args

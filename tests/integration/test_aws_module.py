@@ -52,7 +52,11 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     threading.Thread(target=proc.stderr.read, daemon=True).start()
     yield url
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a loaded machine: do not fail a passed test on it
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.slow
@@ -107,8 +111,8 @@ def test_rds_instance_applies_and_destroys_against_moto(moto_url: str, tmp_path:
 
     driver.destroy(unit)
     assert rds.describe_db_instances()["DBInstances"] == []
-    state = tmp_path / "tf" / "workspaces" / "rds-one" / "dedicated-db-aws" / "terraform.tfstate"
-    assert json.loads(state.read_text())["resources"] == []
+    # Nothing left of the tenant on disk: the empty state goes with its workspace.
+    assert not (tmp_path / "tf" / "workspaces" / "rds-one").exists()
 
 
 def assert_logs_and_key_policy(moto_url: str, instance: dict[str, Any], key_id: str) -> None:

@@ -24,7 +24,7 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from controlplane import service
-from controlplane.service import FAULT_ENV, FAULT_IN_STEP_ENV, lifecycle
+from controlplane.service import FAULT_ENV, FAULT_IN_STEP_ENV, lifecycle, offboarding
 from controlplane.state import database
 from controlplane.state.store import Store
 from tenantctl.main import app
@@ -37,6 +37,7 @@ runner = CliRunner()
 TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
 TABLES = ("customers", "orders")
 IMPORTED = {"customers": (3, 3), "orders": (5, 5)}
+LIFECYCLE = "{deletion_protection: false, retention_days: 0"
 Command = Callable[[TenantFolder], list[str]]
 
 
@@ -47,6 +48,7 @@ class Flow:
     command: Command
     rerun: Command  # what the runbook says to run after a crash
     status: str
+    purges: bool = False  # the tenant's data and resources are gone at the end
 
 
 def _create(t: TenantFolder) -> list[str]:
@@ -65,11 +67,27 @@ def _resume(t: TenantFolder) -> list[str]:
     return ["resume", t.tenant_id]
 
 
+def _delete(t: TenantFolder) -> list[str]:
+    return ["delete", t.tenant_id, "--yes"]
+
+
+def _restore(t: TenantFolder) -> list[str]:
+    return ["restore", t.tenant_id]
+
+
+def _purge(t: TenantFolder) -> list[str]:
+    return ["purge", t.tenant_id, "--yes"]
+
+
 FLOWS = {
     # A crashed create is finished by `apply` (create refuses a recorded tenant).
     "create": Flow(lifecycle.CREATE, (), _create, _apply, "active"),
     "suspend": Flow(lifecycle.SUSPEND, (_create,), _suspend, _suspend, "suspended"),
     "resume": Flow(lifecycle.RESUME, (_create, _suspend), _resume, _resume, "active"),
+    "delete": Flow(offboarding.DELETE, (_create,), _delete, _delete, "deleted"),
+    "restore": Flow(offboarding.RESTORE, (_create, _delete), _restore, _restore, "active"),
+    # The tenants have `retention_days: 0`: purgeable as soon as they are deleted.
+    "purge": Flow(offboarding.PURGE, (_create, _delete), _purge, _purge, "purged", purges=True),
 }
 
 
@@ -115,6 +133,7 @@ def test_kill_then_rerun_converges(
     tenants = []
     for step in steps:
         t = make_tenant_folder(cli_env, tmp_path / step.replace(".", "-"))
+        t.file.write_text(t.file.read_text().replace("{deletion_protection: false", LIFECYCLE))
         for before in flow.before:
             _tenantctl(before(t))
         expected = _checksums(t) if flow.before else None
@@ -130,23 +149,29 @@ def test_kill_then_rerun_converges(
 
         _tenantctl(flow.rerun(t))
 
+        tenants.append(t)
+        if flow.purges:
+            continue
         after = _checksums(t)
         # Every imported row present exactly once; a flow on a running tenant changes none.
         assert {table: (n, ids) for table, (n, ids, _) in after.items()} == IMPORTED
         assert expected is None or after == expected
-        tenants.append(t)
     engine = database.connect(cli_env["TENANTCTL_DATABASE_URL"])
     try:
         check_books(Store(engine, actor="test"), [t.tenant_id for t in tenants], flow.status)
     finally:
         engine.dispose()
-    _check_no_orphans(tenants, tmp_path / "out", Path(cli_env["TENANTCTL_DATA_DIR"]))
+    kept = [] if flow.purges else tenants
+    _check_no_orphans(tenants, kept, tmp_path / "out", Path(cli_env["TENANTCTL_DATA_DIR"]))
 
 
-def _check_no_orphans(tenants: list[TenantFolder], out: Path, data: Path) -> None:
+def _check_no_orphans(
+    tenants: list[TenantFolder], kept: list[TenantFolder], out: Path, data: Path
+) -> None:
     """Exactly one schema, one owner and one app role, one terraform workspace and one
-    render folder per tenant, and nothing for tenants that do not exist."""
+    render folder per tenant `kept`, and nothing of the other `tenants` (purged)."""
     schemas = {t.schema for t in tenants}
+    wanted = {t.schema for t in kept}
     with psycopg.connect(tenants[0].shared_url()) as conn:
         roles = {
             r
@@ -161,11 +186,11 @@ def _check_no_orphans(tenants: list[TenantFolder], out: Path, data: Path) -> Non
                 "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),)
             )
         }
-    assert roles == {f"{s}_{kind}" for s in schemas for kind in ("owner", "app")}
-    assert found == schemas
+    assert roles == {f"{s}_{kind}" for s in wanted for kind in ("owner", "app")}
+    assert found == wanted
     workspaces = data / "terraform" / "workspaces"
-    ids = {t.tenant_id for t in tenants}
-    assert {p.name for p in workspaces.iterdir()} == ids
+    ids = {t.tenant_id for t in kept}
+    assert {p.name for p in workspaces.iterdir() if p.name != "probe"} == ids
     for workspace in workspaces.iterdir():
         assert not list(workspace.rglob("*.tfstate.lock*"))
     assert {p.name for p in out.iterdir()} - {"_platform"} == ids
