@@ -210,3 +210,10 @@ def test_delete_restore_and_export_of_an_unknown_tenant_are_exit_3() -> None:
     for command in ("delete", "restore", "export"):
         code, output = tenantctl(command, "no-such-tenant", *(["--yes"] * (command == "delete")))
         assert code == 3 and "'no-such-tenant' is not recorded" in output
+
+
+@pytest.mark.parametrize("command", ["export", "delete", "purge", "restore"])
+def test_help_explains_each_offboarding_command_with_an_example(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Example" in result.output and f"tenantctl {command} " in result.output
