@@ -256,7 +256,10 @@ def ensure_database(admin_url: str, name: str) -> str:
                 conn.execute(sql.SQL(_CLOSE).format(sql.Identifier(owned)))
     except psycopg.Error as exc:
         msg = f"cannot create database {name}: {exc}"
-        raise PostgresError(msg, retryable=isinstance(exc, psycopg.OperationalError)) from exc
+        # A GRANT to a tenant role on the same database at once (another process's
+        # terraform) makes the REVOKE fail with "tuple concurrently updated": try again.
+        retryable = isinstance(exc, psycopg.OperationalError) or "concurrently updated" in str(exc)
+        raise PostgresError(msg, retryable=retryable) from exc
     return conninfo.make_conninfo(admin_url, dbname=name)
 
 

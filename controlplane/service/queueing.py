@@ -96,7 +96,9 @@ def perform(session: Session, operation_id: str) -> Outcome:
         outcome = here.operator().run(request)
     except ControlPlaneError as exc:  # before the operation began: its drivers, the store
         if not exc.retryable:
-            raise
+            here.store.fail_queued(operation_id, exc.message)
+            failed = OperationStatus.FAILED.value
+            return Outcome(tenant_id, failed, operation_id, exc.message, exc.exit_code)
         outcome = Outcome(tenant_id, _LATER, operation_id, exc.message, exc.exit_code)
     again = _when_again(outcome)
     if again is not None and not here.store.requeue(operation_id, tenant_id, at=again):

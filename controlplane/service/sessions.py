@@ -72,10 +72,16 @@ class Session:
         self.holder = self.holder or new_holder(self.store.actor)
 
     def at(self, out_dir: Path) -> Session:
-        """This session rendering into (and verifying) another folder."""
+        """This session rendering into (and verifying) another folder.
+
+        Kept per folder, so a worker running many operations reuses its drivers.
+        """
         if out_dir == self.out_dir:
             return self
-        return dataclasses.replace(self, out_dir=out_dir, _drivers={})
+        there: Session = self._cached(
+            f"at/{out_dir}", lambda: dataclasses.replace(self, out_dir=out_dir, _drivers={})
+        )
+        return there
 
     def operator(self) -> Operator:
         """The operation lifecycle for this holder (lease, heartbeat, fenced records)."""

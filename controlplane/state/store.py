@@ -409,6 +409,23 @@ class Store:
             _insert_audit(conn, self.actor, AuditEntry("operation.queued", tenant_id, detail))
         return _operation(values)
 
+    def fail_queued(self, operation_id: str, message: str) -> None:
+        """Mark a still queued operation failed: it could not begin (no lease to fence)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                operations.update()
+                .where(
+                    operations.c.id == operation_id,
+                    operations.c.status == OperationStatus.QUEUED.value,
+                )
+                .values(status=OperationStatus.FAILED.value, message=message, finished_at=_now())
+                .returning(operations.c.tenant_id, operations.c.kind)
+            ).first()
+            if row is not None:
+                detail = {"operation": operation_id, "kind": row.kind, "error": message}
+                entry = AuditEntry("operation.failed", row.tenant_id, detail)
+                _insert_audit(conn, self.actor, entry)
+
     def requeue(self, operation_id: str, tenant_id: str, *, at: datetime | None) -> bool:
         """Queue the operation's job again (no sooner than `at`).
 

@@ -1,0 +1,154 @@
+"""Two `tenantctl worker` processes onboard a fleet queued by `apply --async`; one is killed.
+
+Real Postgres, real terraform for each standard tenant's schema, Kubernetes and DNS in
+render mode. The fleet is 200 tenants in CI (`CI=true`, as `.ci/run` runs) and fewer
+by default, because terraform costs each tenant about a second of CPU on this 2-core
+machine (docs/operations.md has the measured figures); `TENANTCTL_TEST_FLEET=N` sets it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controlplane.state import database
+from controlplane.state.store import Store
+from tests.bookkeeping import check_books
+from tests.conftest import EXAMPLES
+from tests.lifecycle.conftest import write_tenant
+
+TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
+FLEET = int(os.environ.get("TENANTCTL_TEST_FLEET") or (200 if os.environ.get("CI") else 30))
+# Generous: the fleet's terraform runs share two cores with whatever else runs.
+DEADLINE = 60 + 6 * FLEET
+
+
+@pytest.fixture
+def store(cli_env: dict[str, str]) -> Iterator[Store]:
+    engine = database.connect(cli_env["TENANTCTL_DATABASE_URL"])
+    yield Store(engine, actor="test")
+    engine.dispose()
+
+
+def _worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [*TENANTCTL, "worker", "--name", name, "--concurrency", "2", "--stalled-after", "3"]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _until(done: Callable[[], bool], *, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {within:.0f} s: {what}")
+        time.sleep(0.5)
+
+
+def _activated(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM tenants WHERE status = 'active'"
+            ).scalar_one()
+        )
+
+
+def _holds_a_tenant(store: Store, pid: int) -> bool:
+    """The worker with this pid holds some tenant's lease right now (mid-operation)."""
+    with store.engine.connect() as conn:
+        holders = conn.exec_driver_sql(
+            "SELECT holder FROM tenant_locks WHERE expires_at > now()"
+        ).scalars()
+        return any(h.split("/")[-2] == str(pid) for h in holders)
+
+
+def _runs(entries: list[dict[str, Any]]) -> dict[str, list[tuple[str, int, bool]]]:
+    """Per operation, each run in order: (holder, fencing token, ended with an outcome)."""
+    runs: dict[str, list[tuple[str, int, bool]]] = {}
+    for entry in entries:
+        operation = entry["detail"].get("operation")
+        if entry["action"] in ("operation.started", "operation.resumed"):
+            detail = entry["detail"]
+            runs.setdefault(operation, []).append((detail["holder"], detail["token"], False))
+        elif entry["action"] in ("operation.succeeded", "operation.failed", "operation.waiting"):
+            holder, token, _ = runs[operation][-1]
+            runs[operation][-1] = (holder, token, True)
+    return runs
+
+
+@pytest.mark.slow
+def test_two_workers_onboard_each_tenant_once_and_one_survives_the_others_kill(
+    cli_env: dict[str, str], store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "fleet"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "platform.yaml", folder / "platform.yaml")
+    ids = [f"fleet-{n:03d}" for n in range(FLEET)]
+    for tenant_id in ids:
+        write_tenant(folder, tenant_id)
+    queued = subprocess.run(
+        [*TENANTCTL, "apply", "-f", str(folder), "--async", "--yes", "-o", "json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert queued.returncode == 0, queued.stderr
+    rows = json.loads(queued.stdout)
+    assert {r["result"] for r in rows} == {"queued"} and len(rows) == FLEET
+    assert all(r["status_url"] == f"/v1/operations/{r['operation']}" for r in rows)
+
+    started = time.monotonic()
+    doomed = _worker(cli_env, "doomed", tmp_path / "doomed.log")
+    survivor = _worker(cli_env, "survivor", tmp_path / "survivor.log")
+    try:
+        _until(
+            lambda: _activated(store) >= FLEET // 3 and _holds_a_tenant(store, doomed.pid),
+            what=f"a third of {FLEET} tenants active, the doomed worker mid-operation",
+            within=DEADLINE,
+        )
+        doomed.send_signal(signal.SIGKILL)
+        assert doomed.wait(timeout=30) == -signal.SIGKILL
+        _until(lambda: _activated(store) == FLEET, what=f"{FLEET} tenants active", within=DEADLINE)
+        elapsed = time.monotonic() - started
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(timeout=60) == 0, (tmp_path / "survivor.log").read_text()[-3000:]
+    finally:
+        for process in (doomed, survivor):
+            if process.poll() is None:
+                process.kill()
+    print(f"\n{FLEET} standard tenants onboarded by 2 workers in {elapsed:.0f} s")  # noqa: T201
+
+    # Each tenant onboarded exactly once: one operation, succeeded, one entry per step.
+    check_books(store, ids, "active")
+    with store.engine.connect() as conn:
+        operations = conn.exec_driver_sql("SELECT tenant_id, status FROM operations").all()
+    assert sorted(operations) == [(t, "succeeded") for t in ids]
+    entries = list(reversed(store.audit_entries(limit=100_000)))
+    runs = _runs(entries)
+    doomed_runs = [
+        r for r in runs.values() if any(h.split("/")[-2] == str(doomed.pid) for h, _, _ in r)
+    ]
+    assert doomed_runs, "the doomed worker ran nothing"
+    for operation, their_runs in runs.items():
+        # One run at a time: a new holder only after the previous run ended, or died with
+        # the doomed worker (then its fencing token is older: it can write nothing more).
+        for (holder, token, ended), (_, next_token, _) in itertools.pairwise(their_runs):
+            assert ended or holder.split("/")[-2] == str(doomed.pid), (operation, their_runs)
+            assert next_token > token, (operation, their_runs)
+        assert their_runs[-1][2], (operation, their_runs)
+    # The doomed worker's unfinished operations were taken over and finished.
+    taken_over = [r for r in doomed_runs if not r[0][2] or any(not ended for _, _, ended in r[:-1])]
+    assert taken_over, "the kill landed between operations"
