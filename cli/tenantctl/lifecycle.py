@@ -1,5 +1,8 @@
 """`tenantctl create | suspend | resume`: one tenant's lifecycle, with live step progress.
 
+Locally the runner's events feed the progress table; with `--server` the API runs the
+operation and the polled steps feed the same table, and the same `_report` ends both.
+
 Registered on the main app by `register` (argument parsing, progress and error mapping
 only; the flows are in `controlplane.service.lifecycle`).
 """
@@ -10,7 +13,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, NoReturn, Protocol, TypeVar
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console, Group
@@ -21,6 +24,7 @@ from rich.text import Text
 
 from controlplane import service
 from controlplane.service import StepEvent, lifecycle
+from tenantctl.remote import Remote
 
 __all__ = ["LockTimeout", "ProgressCommands", "Run", "StepProgress", "Yes", "register"]
 
@@ -50,8 +54,10 @@ class StepProgress:
     def __init__(self, tenant_id: str, kind: str, steps: list[str]) -> None:
         self.title = f"{kind} {tenant_id}"
         self.steps: dict[str, tuple[str, str]] = dict.fromkeys(steps, ("pending", ""))
+        self.began = False  # until a step starts: a refused run shows no table
 
     def __call__(self, event: StepEvent) -> None:
+        self.began = True
         if event.status == "progress":
             # A driver's progress names its own step (terraform: `database`); in another
             # flow (purge.database) it belongs to whichever step is running.
@@ -78,7 +84,7 @@ class StepProgress:
 
 def _live(console: Console, progress: StepProgress) -> Live:
     return Live(
-        get_renderable=lambda: Group(progress.render()),
+        get_renderable=lambda: Group(progress.render()) if progress.began else Group(),
         console=console,
         refresh_per_second=8,
         transient=False,
@@ -91,9 +97,11 @@ def register(
     run: Run,
     interruptible: Callable[[service.Session], AbstractContextManager[None]],
     err: Console,
+    remote: Callable[[], Remote | None],
 ) -> None:
-    """Add `create`, `suspend` and `resume` to `app`."""
-    commands = _Commands(run, interruptible, err)
+    """Add `create`, `suspend` and `resume` to `app`; with `--server` they run through the
+    API (`remote()` is its client, or None for a local run)."""
+    commands = _Commands(run, interruptible, err, remote)
     app.command()(commands.create)
     app.command()(commands.suspend)
     app.command()(commands.resume)
@@ -117,10 +125,12 @@ class ProgressCommands:
         run: Run,
         interruptible: Callable[[service.Session], AbstractContextManager[None]],
         err: Console,
+        remote: Callable[[], Remote | None] = lambda: None,
     ) -> None:
         self._run = run
         self._interruptible = interruptible
         self._err = err
+        self._remote = remote
 
     def _call(self, func: Callable[[], T]) -> T:
         return self._run(func)
@@ -146,6 +156,24 @@ class ProgressCommands:
         session.on_event = progress
         with self._interruptible(session), _live(self._err, progress):
             outcome = self._call(func)
+        self._report(outcome)
+
+    def _follow(self, api: Remote, kind: str, method: str, path: str, **options: Any) -> None:
+        """Submit a mutation to the API, then show its steps as they run, like `_with_progress`."""
+        accepted = self._call(lambda: api.call(method, path, **options))
+        steps = self._call(lambda: api.steps_of(accepted))
+        progress = StepProgress(accepted["tenant_id"], kind, steps)
+        try:
+            with _live(self._err, progress):
+                outcome = self._call(lambda: api.follow(accepted, progress))
+        except KeyboardInterrupt:
+            self._err.print(
+                f"[yellow]interrupted[/yellow]: operation {accepted['operation_id']} goes on "
+                f"on the server — `tenantctl --server {api.server} describe "
+                f"{accepted['tenant_id']}` shows it",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
         self._report(outcome)
 
     def _report(self, outcome: lifecycle.Outcome) -> None:
@@ -184,6 +212,10 @@ class _Commands(ProgressCommands):
         if len(sources) != 1:
             self._fail(f"{file}: create takes one tenant file, found {len(sources)}", 2)
         source = sources[0]
+        if api := self._remote():  # checked here as locally; the server checks it again
+            body = {"content": file.read_bytes(), "headers": {"Content-Type": "application/yaml"}}
+            self._follow(api, "create", "POST", "/v1/tenants", **body)
+            return
         session = self._call(
             lambda: lifecycle.open_session(lock_wait=lock_timeout, out_dir=out_dir)
         )
@@ -223,6 +255,11 @@ class _Commands(ProgressCommands):
         self._recorded(tenant, lifecycle.RESUME, lock_timeout, out_dir)
 
     def _recorded(self, tenant: str, kind: str, lock_timeout: float, out_dir: Path | None) -> None:
+        if api := self._remote():
+            if out_dir is not None:
+                self._fail("--out is a local option: the API renders where it recorded", 2)
+            self._follow(api, kind, "POST", f"/v1/tenants/{tenant}/{kind}")
+            return
         session = self._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
         run = lifecycle.suspend if kind == lifecycle.SUSPEND else lifecycle.resume
         self._run_recorded(session, tenant, kind, lambda: run(session, tenant, out_dir))

@@ -28,7 +28,9 @@ from controlplane.service import ControlPlaneError, StepEvent
 from tenantctl import custom_resources as _custom_resources
 from tenantctl import lifecycle as _lifecycle
 from tenantctl import offboarding as _offboarding
+from tenantctl import remote
 from tenantctl.output import Format, emit
+from tenantctl.remote import Remote
 
 __all__ = ["app"]
 
@@ -68,8 +70,12 @@ OutDir = Annotated[
 ]
 DIFF_FOUND = 7
 INTERRUPTED = 130
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "server": None, "remote": None}
 T = TypeVar("T")
+# What `--server` runs through the API; every other command refuses it (exit 2).
+REMOTE_COMMANDS = frozenset(
+    {"get", "describe", "audit", "verify", "create", "suspend", "resume", "login", "schema", "crd"}
+)
 
 
 class _Lowercase(logging.Formatter):
@@ -84,9 +90,25 @@ class _Lowercase(logging.Formatter):
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="TENANTCTL_SERVER",
+            help="Run the command through the HTTP API at this URL (token from "
+            "TENANTCTL_TOKEN or `tenantctl login`), e.g. --server https://tenantctl.internal.",
+        ),
+    ] = None,
 ) -> None:
-    _state["debug"] = debug
+    _state.update(debug=debug, server=server, remote=None)
+    if server and ctx.invoked_subcommand not in REMOTE_COMMANDS:
+        _error(
+            f"`tenantctl {ctx.invoked_subcommand}` has no API equivalent: run it without "
+            f"--server, where the state store is (remote: {', '.join(sorted(REMOTE_COMMANDS))})"
+        )
+        raise typer.Exit(2)
     # Our own handler on the library's logger: whatever else configured logging (a test
     # runner, an embedding program) the warnings reach this command's stderr, once.
     logger = logging.getLogger("controlplane")
@@ -159,6 +181,21 @@ def schema() -> None:
 
 def _open(**options: Any) -> service.Session:
     return _run(lambda: service.open_session(**options))
+
+
+def _remote() -> Remote | None:
+    """The API client when `--server` was given (one per command), else None: run locally."""
+    server = _state["server"]
+    if server and _state["remote"] is None:
+        _state["remote"] = Remote(server, _run(lambda: remote.token_for(server)))
+    found: Remote | None = _state["remote"]
+    return found
+
+
+def _source() -> tuple[Remote | None, Any]:
+    """Where a read command's data comes from: the API (`--server`), else a local session."""
+    api = _remote()
+    return api, None if api else _open()
 
 
 @app.command()
@@ -313,13 +350,25 @@ def get(
 
     Example: tenantctl get -o json
     """
-    session = _open()
     columns = ["id", "name", "tier", "region", "status", "purge_after", "generation", "updated_at"]
+    api, session = _source()
     if tenant:
-        row = _run(lambda: service.queries.get(session, tenant))
+        row = _run(
+            lambda: (
+                api.call("GET", f"/v1/tenants/{tenant}")
+                if api
+                else service.queries.get(session, tenant)
+            )
+        )
         emit(out, {c: row[c] for c in columns}, output, columns=columns, title="tenant")
         return
-    rows = _run(lambda: service.queries.list_tenants(session))
+    rows = _run(
+        lambda: (
+            api.pages("/v1/tenants", {}, limit=10**9)
+            if api
+            else service.queries.list_tenants(session)
+        )
+    )
     emit(out, [{c: r[c] for c in columns} for r in rows], output, columns=columns, title="tenants")
 
 
@@ -329,8 +378,14 @@ def describe(tenant: str, output: Output = Format.YAML) -> None:
 
     Example: tenantctl describe tenant-100
     """
-    session = _open()
-    detail = _run(lambda: service.queries.describe(session, tenant))
+    api, session = _source()
+    detail = _run(
+        lambda: (
+            api.call("GET", f"/v1/tenants/{tenant}")
+            if api
+            else service.queries.describe(session, tenant)
+        )
+    )
     if output is Format.TABLE:
         emit(
             out,
@@ -372,9 +427,16 @@ def verify(
 
     Example: tenantctl verify bluebird
     """
-    session = _open()
-    problems = _run(
-        lambda: service.planning.verify(session, tenant, platform_file=platform, out_dir=out_dir)
+    api, session = _source()
+    if api and (platform or out_dir):
+        _error("--platform and --out are local options: the API verifies what it recorded")
+        raise typer.Exit(2)
+    problems: list[str] = _run(
+        lambda: (
+            api.call("GET", f"/v1/tenants/{tenant}/verify")["problems"]
+            if api
+            else service.planning.verify(session, tenant, platform_file=platform, out_dir=out_dir)
+        )
     )
     rows = [{"tenant": tenant, "problem": p} for p in problems]
     if output is not Format.TABLE:
@@ -457,8 +519,14 @@ def audit(
 
     Example: tenantctl audit --tenant tenant-100 --limit 20
     """
-    session = _open()
-    rows = _run(lambda: service.queries.audit(session, tenant, limit))
+    api, session = _source()
+    rows = _run(
+        lambda: (
+            api.pages("/v1/audit", {"tenant": tenant} if tenant else {}, limit)
+            if api
+            else service.queries.audit(session, tenant, limit)
+        )
+    )
     emit(
         out,
         rows,
@@ -474,7 +542,7 @@ from tenantctl import serving  # noqa: E402 - registers on the app defined above
 serving.register(app, _run)
 
 # create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
-_lifecycle.register(app, run=_run, interruptible=_interruptible, err=err)
+_lifecycle.register(app, run=_run, interruptible=_interruptible, err=err, remote=_remote)
 _offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err), out)
 
 # The Tenant custom resource (cli/tenantctl/custom_resources.py).

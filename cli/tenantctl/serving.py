@@ -1,4 +1,5 @@
-"""`tenantctl serve` (the HTTP API on uvicorn) and `tenantctl token create|list|revoke`.
+"""`tenantctl serve` (the HTTP API on uvicorn), `tenantctl token create|list|revoke`, and
+`tenantctl login` (keep a token for remote mode, `--server`).
 
 Registered on the main app by `register`; like every command, these only parse
 arguments, call `controlplane.service` (and `controlplane.api` to build the app) and
@@ -8,6 +9,7 @@ render the result.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from rich.console import Console
 
 from controlplane import service
 from controlplane.service import lifecycle, tokens
+from tenantctl import remote
 from tenantctl.output import Format, emit
 
 __all__ = ["register"]
@@ -53,7 +56,7 @@ def _decision_log() -> None:
 
 
 def register(app: typer.Typer, run: Runner) -> None:
-    """Add `serve` and `token` to `app`; `run` maps service errors to exit codes."""
+    """Add `serve`, `token` and `login` to `app`; `run` maps service errors to exit codes."""
 
     @app.command()
     def serve(
@@ -150,5 +153,31 @@ def register(app: typer.Typer, run: Runner) -> None:
         session = run(service.open_session)
         row = run(lambda: tokens.revoke(session, token_id))
         out.print(f"[green]ok[/green]: token {row.id} ({row.name}) revoked", highlight=False)
+
+    @app.command()
+    def login(
+        ctx: typer.Context,
+        server: Annotated[
+            str | None, typer.Option("--server", help="The API's URL (or `tenantctl --server`).")
+        ] = None,
+    ) -> None:
+        """Check a token against the API and keep it for `tenantctl --server URL ...`.
+
+        The token is read from TENANTCTL_TOKEN or typed at a hidden prompt (never an
+        argument: it would land in the shell history), checked with one request, and
+        saved for that server in ~/.config/tenantctl/config.json (TENANTCTL_CONFIG),
+        readable by you only (mode 0600).
+
+        Example: tenantctl login --server https://tenantctl.internal
+        """
+        url = server or ctx.find_root().params.get("server")
+        if not url:
+            err.print("[red]error:[/red] login needs --server URL", highlight=False)
+            raise typer.Exit(2)
+        token = os.environ.get(remote.TOKEN_ENV) or typer.prompt("token", hide_input=True)
+        api = remote.Remote(url, token.strip())
+        run(lambda: api.call("GET", "/v1/tenants", params={"limit": 1}))
+        path = run(lambda: remote.save_token(url, token.strip()))
+        out.print(f"[green]ok[/green]: token for {api.server} saved in {path}", highlight=False)
 
     app.add_typer(token_app, name="token")

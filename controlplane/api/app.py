@@ -33,7 +33,7 @@ def create_app(session: Session, platform: Any, *, audit_every: float = 10.0) ->
 
     `audit_every`: seconds between the resolver's aggregated failure audit entries.
     """
-    meter = metrics.Metrics(session)
+    meter = metrics.Metrics(session, platform)
     seen = tokens.TokenCache()
     services = Services(
         session=session,

@@ -1,4 +1,4 @@
-"""Platform mutations: create, suspend, resume. Operators and up; 202 with an operation URL.
+"""Platform mutations: create, update, suspend, resume. Operators and up; 202 with an operation URL.
 
 Each runs in the background through `service.submitting` (the same lifecycle functions
 as the CLI) and answers once its operation is recorded. Every attempt, accepted or
@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, schemas
 from controlplane.api.context import Svc
-from controlplane.service import ControlPlaneError, submitting
+from controlplane.service import ControlPlaneError, queries, submitting
 from controlplane.service.tokens import Principal
 
 __all__ = ["router"]
@@ -23,6 +24,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["platform"])
 
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
+Start = Callable[[], submitting.Accepted]
 _PROBLEMS = schemas.problem_responses(
     {
         **schemas.AUTH_PROBLEMS,
@@ -35,7 +37,14 @@ _CREATE_PROBLEMS = {
     **_PROBLEMS,
     **schemas.problem_responses({415: "the body is neither YAML nor JSON"}),
 }
-_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_FILE_TYPES = (
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+    "application/json",
+)
+_PATCH_TYPES = ("application/merge-patch+json", "application/json")
 _EXAMPLE_YAML = """tenant:
   id: tenant-100
   name: "Acme Retail"
@@ -70,7 +79,7 @@ async def _accept(
     response: Response,
     caller: Principal,
     action: str,
-    start: Callable[[], submitting.Accepted],
+    start: Start,
 ) -> dict[str, str]:
     """Run `start` and the audit write off the event loop; answer 202 with the operation."""
     tenant_id = request.path_params.get("tenant_id")
@@ -90,22 +99,30 @@ async def _accept(
             error=reason,
         )
         raise
-    url = f"/v1/operations/{accepted.operation_id}"
+    url = f"/v1/operations/{accepted.operation_id}" if accepted.operation_id else ""
     await run_in_threadpool(
         context.audit,
         request,
         action,
         actor=caller.actor,
         tenant_id=accepted.tenant_id,
-        outcome="accepted",
+        outcome="accepted" if url else "unchanged",
         operation=accepted.operation_id,
     )
-    response.headers["Location"] = url
+    if url:
+        response.headers["Location"] = url
     return {
         "tenant_id": accepted.tenant_id,
         "operation_id": accepted.operation_id,
         "operation_url": url,
     }
+
+
+def _media(request: Request, allowed: tuple[str, ...]) -> str:
+    media = request.headers.get("content-type", allowed[0]).split(";")[0].strip()
+    if media not in allowed:
+        raise HTTPException(415, f"send the body as {' or '.join(allowed)}, not {media}")
+    return media
 
 
 @router.post(
@@ -122,16 +139,101 @@ async def create_tenant(
 
     Answers 202 once the operation is recorded (`Location` and `operation_url` follow it).
     """
-    media = request.headers.get("content-type", "application/yaml").split(";")[0].strip()
     body = await request.body()
 
     def start() -> submitting.Accepted:
-        if media not in (*_YAML_TYPES, "application/json"):
-            raise HTTPException(415, f"send the tenant file as YAML or JSON, not {media}")
+        media = _media(request, _FILE_TYPES)
         source = submitting.parse_tenant(body, media, svc.submissions.platform)
         return svc.submissions.create(source, actor=caller.actor)
 
     return await _accept(request, response, caller, "api.tenant.create", start)
+
+
+_UPDATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": schemas.Unchanged, "description": "the spec is what is applied already"},
+    202: {"model": schemas.Accepted, "description": "the changed spec is being applied"},
+    **_CREATE_PROBLEMS,
+}
+_PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON merge patch (RFC 7396) of the recorded tenant file; "
+        "`null` removes a field.",
+        "content": {
+            media: {
+                "schema": {"type": "object", "required": ["tenant"]},
+                "example": {"tenant": {"features": {"ai_agents": False}}},
+            }
+            for media in _PATCH_TYPES
+        },
+    }
+}
+
+
+async def _updated(request: Request, response: Response, caller: Principal, start: Start) -> Any:
+    """`_accept` an update; an unchanged spec started nothing: 200, no operation."""
+    accepted = await _accept(request, response, caller, "api.tenant.update", start)
+    if not accepted["operation_id"]:
+        unchanged = {"tenant_id": accepted["tenant_id"], "result": "unchanged"}
+        return JSONResponse(unchanged, status_code=200)
+    return accepted
+
+
+@router.put(
+    "/tenants/{tenant_id}",
+    status_code=202,
+    response_model=None,
+    responses=_UPDATE_RESPONSES,
+    openapi_extra=_CREATE_BODY,
+)
+async def replace_tenant(
+    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
+) -> Any:
+    """Apply a changed tenant file (like `tenantctl apply -f` of that file), validated like
+    `POST /v1/tenants`; the id in the body must be `{tenant_id}`.
+
+    202 with the operation, or 200 when the spec is applied already.
+    """
+    body = await request.body()
+
+    def start() -> submitting.Accepted:
+        media = _media(request, _FILE_TYPES)
+        platform = svc.submissions.platform
+        source = submitting.parse_tenant(body, media, platform, tenant_id=tenant_id)
+        return svc.submissions.update(source, actor=caller.actor)
+
+    return await _updated(request, response, caller, start)
+
+
+@router.patch(
+    "/tenants/{tenant_id}",
+    status_code=202,
+    response_model=None,
+    responses=_UPDATE_RESPONSES,
+    openapi_extra=_PATCH_BODY,
+)
+async def patch_tenant(
+    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
+) -> Any:
+    """Change some fields of a recorded tenant (a JSON merge patch of its file), then apply
+    it like `PUT`. Problems name the fields; lines are those of the merged file
+    (`merged.json`: the recorded spec with the patch applied, indented by two).
+    """
+    body = await request.body()
+
+    def start() -> submitting.Accepted:
+        _media(request, _PATCH_TYPES)
+        merged = submitting.merge_patch(queries.get(svc.session, tenant_id)["spec"], body)
+        source = submitting.parse_tenant(
+            merged,
+            "application/json",
+            svc.submissions.platform,
+            label="merged.json",
+            tenant_id=tenant_id,
+        )
+        return svc.submissions.update(source, actor=caller.actor)
+
+    return await _updated(request, response, caller, start)
 
 
 _LIFECYCLE: dict[str, tuple[Callable[..., submitting.Accepted], str]] = {

@@ -20,6 +20,7 @@ __all__ = [
     "Routing",
     "TenantPage",
     "TenantSummary",
+    "Unchanged",
     "Verification",
     "problem_responses",
 ]
@@ -121,6 +122,9 @@ class TenantSummary(BaseModel):
     tier: str
     region: str
     status: str
+    purge_after: datetime | None = Field(
+        None, description="A deleted tenant is purged after this (null otherwise)."
+    )
     generation: int
     created_at: datetime
     updated_at: datetime
@@ -148,6 +152,14 @@ class Accepted(BaseModel):
     operation_url: str
 
 
+class Unchanged(BaseModel):
+    """An update that changes nothing: the spec is what is applied already."""
+
+    model_config = _example({"tenant_id": "tenant-100", "result": "unchanged"})
+    tenant_id: str
+    result: str
+
+
 class Operation(BaseModel):
     """An operation and its steps (`running`, `succeeded`, `failed`, `waiting`, ...)."""
 
@@ -161,6 +173,8 @@ class Operation(BaseModel):
             "created_at": "2026-12-01T09:00:00Z",
             "finished_at": "2026-12-01T09:01:00Z",
             "steps": [{"name": "record", "status": "done", "attempts": 1}],
+            "step_names": ["record", "database", "compute", "config", "network", "dns"],
+            "exit_code": 0,
         }
     )
     id: str
@@ -171,6 +185,10 @@ class Operation(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     steps: list[dict[str, Any]]
+    step_names: list[str] = Field(
+        default_factory=list, description="Every step of the flow, in order."
+    )
+    exit_code: int = Field(0, description="What the CLI exits with for this outcome.")
 
 
 class Diff(BaseModel):

@@ -145,7 +145,12 @@ class Operator:
         failed = OperationStatus.FAILED.value
         if not operation_id:
             return Outcome(tenant, failed, message=exc.message, exit_code=exc.exit_code)
-        detail = {"operation": operation_id, "kind": request.kind, "error": exc.message}
+        detail = {
+            "operation": operation_id,
+            "kind": request.kind,
+            "error": exc.message,
+            "exit_code": exc.exit_code,  # what the CLI exits with, for remote callers
+        }
         try:
             self.store.finish_operation(
                 operation_id,

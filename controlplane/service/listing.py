@@ -12,8 +12,9 @@ from typing import Any
 
 from controlplane.config.loading import TenantSource
 from controlplane.errors import ControlPlaneError
+from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
-from controlplane.service import planning
+from controlplane.service import lifecycle, planning
 from controlplane.service.sessions import Session
 from controlplane.state import lookups
 from controlplane.state.lookups import AuditFilter
@@ -57,13 +58,20 @@ def tenants(
 
 
 def operation(session: Session, operation_id: str) -> dict[str, Any]:
-    """One operation with its steps (without the recorded platform config).
+    """One operation with its steps so far, and `step_names`: every step its flow runs,
+    in order (a remote progress display shows the ones not started yet as pending).
 
     Raises:
         NotFoundError: unknown operation id.
     """
     found = lookups.operation(session.store.engine, operation_id)
-    found.pop("context", None)
+    recorded = found.pop("context", None) or {}
+    platform = (
+        PlatformConfig.model_validate(recorded["platform"])
+        if "platform" in recorded
+        else planning.recorded_platform(session, found["tenant_id"])
+    )
+    found["step_names"] = lifecycle.step_names(session, found["kind"], platform)
     return found
 
 

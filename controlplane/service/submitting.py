@@ -31,11 +31,12 @@ from controlplane.errors import (
     StepFailedError,
 )
 from controlplane.models.platform import PlatformConfig
-from controlplane.service import lifecycle, planning
+from controlplane.service import lifecycle, operations, planning
 from controlplane.service.sessions import Session
 from controlplane.state.store import Store
+from controlplane.steps.records import spec_fingerprint
 
-__all__ = ["Accepted", "Submissions", "parse_tenant"]
+__all__ = ["Accepted", "Submissions", "TenantSource", "merge_patch", "parse_tenant"]
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +50,67 @@ _BY_EXIT: Mapping[int, type[ControlPlaneError]] = {
 }
 
 
-def parse_tenant(body: bytes, media_type: str, platform: PlatformConfig) -> TenantSource:
+def parse_tenant(
+    body: bytes,
+    media_type: str,
+    platform: PlatformConfig,
+    *,
+    label: str = "",
+    tenant_id: str | None = None,
+) -> TenantSource:
     """Validate a tenant file sent as YAML or JSON; problems name line and field.
 
     JSON is YAML, so both go through the same loader and report lines of the body as
     sent (a JSON body indented with tabs is re-indented first: YAML refuses tabs).
+    `label` names the body in problems (default `request.json` or `request.yaml`);
+    `tenant_id`, when given, is the id the body must declare (ids are immutable).
 
     Raises:
         ConfigError: every problem of the body, each with line and field.
     """
     is_json = "json" in media_type
-    label = "request.json" if is_json else "request.yaml"
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([(SourceLocation(label, None, ""), "the body is not UTF-8")]) from exc
+    label = label or ("request.json" if is_json else "request.yaml")
+    text = _utf8(body, label)
     if is_json:
         text = _json_text(text, label)
     source = loading.load_tenant_text(text, label, platform)
+    if tenant_id is not None and source.tenant.id != tenant_id:
+        msg = f"id is immutable: this is tenant '{tenant_id}', not '{source.tenant.id}'"
+        raise ConfigError([(source.locate("tenant.id"), msg)])
     return dataclasses.replace(source, file=f"api/{source.tenant.id}.yaml")
+
+
+def merge_patch(recorded: Mapping[str, object], body: bytes) -> bytes:
+    """The tenant file of a recorded spec with a JSON merge patch (RFC 7396) applied.
+
+    Raises:
+        ConfigError: the patch is not a JSON object with root key `tenant`.
+    """
+    data = json.loads(_json_text(_utf8(body, "request.json"), "request.json"))
+    if not isinstance(data, dict) or not isinstance(data.get("tenant"), dict):
+        where = SourceLocation("request.json", 1, "tenant")
+        raise ConfigError([(where, "a patch is a JSON object with root key 'tenant:'")])
+    merged = _merged({"tenant": dict(recorded)}, data)
+    return json.dumps(merged, indent=2).encode()
+
+
+def _merged(target: object, patch: object) -> object:
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merged(result.get(key), value)
+    return result
+
+
+def _utf8(body: bytes, label: str) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([(SourceLocation(label, None, ""), "the body is not UTF-8")]) from exc
 
 
 def _json_text(text: str, label: str) -> str:
@@ -77,6 +120,13 @@ def _json_text(text: str, label: str) -> str:
         where = SourceLocation(label, exc.lineno, "")
         raise ConfigError([(where, f"not JSON: {exc.msg} (column {exc.colno})")]) from exc
     return json.dumps(data, indent=2) if "\t" in text else text
+
+
+def _applied(session: Session, source: TenantSource, platform: PlatformConfig) -> Outcome:
+    """`operations.apply` of one file (into the tenant's render folder), as an outcome."""
+    here = planning.recorded_session(session, source.tenant.id)
+    (done,) = operations.apply(here, [source], platform, parallel=1)
+    return Outcome(done.tenant_id, done.action, done.operation_id, done.message, done.exit_code)
 
 
 @dataclass(frozen=True)
@@ -118,6 +168,25 @@ class Submissions:
         return self._start(
             source.tenant.id, actor, lambda worker: lifecycle.create(worker, source, platform)
         )
+
+    def update(self, source: TenantSource, *, actor: str) -> Accepted:
+        """Apply a recorded tenant's changed spec, exactly as `tenantctl apply` would with
+        its file. An unchanged spec (or a suspended tenant at this spec: `resume` brings
+        it back, never an apply) starts nothing: the answer has no operation id.
+
+        Raises:
+            NotFoundError: the tenant is not recorded (create it instead).
+            ConflictError: a hostname another tenant keeps, or the tenant's lock is held.
+        """
+        tenant_id = source.tenant.id
+        self.session.store.get_tenant(tenant_id)
+        planning.check_claims(self.session, [source], self.platform)
+        state = self.session.store.tenant_states([tenant_id]).get(tenant_id)
+        wanted = spec_fingerprint(source.tenant, self.platform)
+        if planning.standing(state, wanted) in ("unchanged", "suspended"):
+            return Accepted(tenant_id, "")
+        platform = self.platform
+        return self._start(tenant_id, actor, lambda worker: _applied(worker, source, platform))
 
     def suspend(self, tenant_id: str, *, actor: str) -> Accepted:
         """Take a tenant's traffic off (`tenantctl suspend`); return once it began.

@@ -22,7 +22,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-__all__ = ["PostgresRequestBudget"]
+from controlplane.state import lookups
+
+__all__ = ["PostgresRequestBudget", "available_now"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,26 @@ _DRAIN = sa.text(
 )
 
 
+def _shape(limit: int, window: float) -> tuple[int, float]:
+    """Capacity and refill rate (tokens per second) of a budget of `limit` per `window`."""
+    capacity = max(1, limit // 4)
+    return capacity, (limit - capacity) / window
+
+
+def available_now(
+    engine: sa.Engine, name: str, *, limit: int, window: float = 300.0
+) -> float | None:
+    """Tokens in budget `name` now (refilled since its last use); None if never used.
+
+    Takes none and writes nothing (for /metrics).
+    """
+    capacity, rate = _shape(limit, window)
+    params = {"name": name, "capacity": capacity, "rate": rate, "now": None}
+    with lookups.connection(engine) as conn:  # an outage is a PostgresError, as elsewhere
+        found = conn.execute(_PEEK, params).scalar()
+    return None if found is None else float(found)
+
+
 class PostgresRequestBudget:
     """Token bucket `name` in the state store; satisfies the drivers' `RequestBudget`."""
 
@@ -64,8 +86,7 @@ class PostgresRequestBudget:
     ) -> None:
         self.engine = engine
         self.name = name
-        self.capacity = max(1, limit // 4)
-        self.rate = (limit - self.capacity) / window
+        self.capacity, self.rate = _shape(limit, window)
         self.sleep = sleep
         self._clock = clock
         self._fixed = {"name": name, "capacity": self.capacity, "rate": self.rate}

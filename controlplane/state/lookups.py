@@ -30,16 +30,21 @@ from controlplane.state.tables import (
 
 __all__ = [
     "AuditFilter",
+    "Convergence",
+    "Durations",
     "RoutingRow",
     "audit_page",
     "budget_tokens",
     "connection",
+    "convergence",
     "count_operations",
     "count_step_failures",
     "count_tenants",
     "operation",
+    "operation_durations",
     "routing_rows",
     "schema_revision",
+    "step_durations",
     "tenant_page",
 ]
 
@@ -85,7 +90,7 @@ def tenant_page(
 
 
 def operation(engine: sa.Engine, operation_id: str) -> Row:
-    """One operation with its steps in order.
+    """One operation with its steps in order, and the exit code its outcome means.
 
     Raises:
         NotFoundError: no operation has this id.
@@ -105,10 +110,25 @@ def operation(engine: sa.Engine, operation_id: str) -> Row:
             .mappings()
             .all()
         )
-    if found is None:
-        msg = f"no operation '{operation_id}' — the id is in the Location of the 202 response"
-        raise NotFoundError(msg)
-    return {**dict(found), "steps": [dict(s) for s in steps]}
+        if found is None:
+            msg = f"no operation '{operation_id}' — the id is in the Location of the 202 response"
+            raise NotFoundError(msg)
+        exit_code = 0
+        if found["status"] == "failed":  # its `operation.failed` entry names the exit code
+            exit_code = (
+                conn.execute(
+                    sa.select(audit_log.c.detail["exit_code"].as_integer())
+                    .where(
+                        audit_log.c.tenant_id == found["tenant_id"],
+                        audit_log.c.action == "operation.failed",
+                        audit_log.c.detail["operation"].as_string() == operation_id,
+                    )
+                    .order_by(audit_log.c.id.desc())
+                    .limit(1)
+                ).scalar()
+                or 6
+            )
+    return {**dict(found), "steps": [dict(s) for s in steps], "exit_code": exit_code}
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,110 @@ def count_step_failures(engine: sa.Engine) -> dict[tuple[str, str], int]:
     )
     with connection(engine) as conn:
         return {(kind, step): n for kind, step, n in conn.execute(query).all()}
+
+
+@dataclass(frozen=True)
+class Durations:
+    """A histogram of recorded durations: how many took at most each bound, sum, count."""
+
+    at_most: list[int]
+    total_seconds: float
+    count: int
+
+
+def _histograms(
+    seconds: sa.ColumnElement[Any],
+    keys: list[sa.ColumnElement[Any]],
+    query: sa.Select[Any],
+    bounds: list[float],
+) -> sa.Select[Any]:
+    counts = [sa.func.count().filter(seconds <= bound) for bound in bounds]
+    return query.with_only_columns(
+        *keys, *counts, sa.func.coalesce(sa.func.sum(seconds), 0.0), sa.func.count()
+    ).group_by(*keys)
+
+
+def _by_key(
+    engine: sa.Engine, query: sa.Select[Any], width: int, bounds: list[float]
+) -> dict[tuple[str, ...], Durations]:
+    with connection(engine) as conn:
+        rows = conn.execute(query).all()
+    return {
+        tuple(row[:width]): Durations(list(row[width : width + len(bounds)]), *row[-2:])
+        for row in rows
+    }
+
+
+def operation_durations(engine: sa.Engine, bounds: list[float]) -> dict[tuple[str, ...], Durations]:
+    """Finished operations' durations (creation to finish) by (kind,)."""
+    seconds = sa.extract("epoch", operations.c.finished_at - operations.c.created_at)
+    finished = sa.select(operations).where(operations.c.finished_at.is_not(None))
+    query = _histograms(seconds, [operations.c.kind], finished, bounds)
+    return _by_key(engine, query, 1, bounds)
+
+
+def step_durations(engine: sa.Engine, bounds: list[float]) -> dict[tuple[str, ...], Durations]:
+    """Finished step records' durations (first start to finish) by (operation kind, step)."""
+    steps = operation_steps
+    seconds = sa.extract("epoch", steps.c.finished_at - steps.c.started_at)
+    finished = (
+        sa.select(steps)
+        .select_from(steps.join(operations))
+        .where(steps.c.finished_at.is_not(None), steps.c.started_at.is_not(None))
+    )
+    query = _histograms(seconds, [operations.c.kind, steps.c.name], finished, bounds)
+    return _by_key(engine, query, 2, bounds)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """One tenant's last converging operation and whether drift it had is still unrepaired."""
+
+    tenant_id: str
+    last_converged_at: float | None  # epoch seconds
+    drifted: bool
+
+
+def convergence(
+    engine: sa.Engine, converging: tuple[str, ...], repairing: str
+) -> list[Convergence]:
+    """Per recorded tenant: when an operation of a `converging` kind last succeeded, and
+    whether its newest such operation is a `repairing` one that has not succeeded (drift
+    found and not repaired yet)."""
+    ops = operations
+    of_kinds = ops.c.kind.in_(converging)
+    newest = (
+        sa.select(ops.c.tenant_id, ops.c.kind, ops.c.status)
+        .where(of_kinds)
+        .order_by(ops.c.tenant_id, ops.c.created_at.desc())
+        .ext(distinct_on(ops.c.tenant_id))
+        .subquery()
+    )
+    last = (
+        sa.select(ops.c.tenant_id, sa.func.max(ops.c.finished_at).label("at"))
+        .where(of_kinds, ops.c.status == "succeeded")
+        .group_by(ops.c.tenant_id)
+        .subquery()
+    )
+    query = (
+        sa.select(tenants.c.id, sa.extract("epoch", last.c.at), newest.c.kind, newest.c.status)
+        .select_from(
+            tenants.outerjoin(last, last.c.tenant_id == tenants.c.id).outerjoin(
+                newest, newest.c.tenant_id == tenants.c.id
+            )
+        )
+        .order_by(tenants.c.id)
+    )
+    with connection(engine) as conn:
+        rows = conn.execute(query).all()
+    return [
+        Convergence(
+            tenant_id,
+            None if at is None else float(at),
+            kind == repairing and status != "succeeded",
+        )
+        for tenant_id, at, kind, status in rows
+    ]
 
 
 def budget_tokens(engine: sa.Engine) -> dict[str, float]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -103,3 +108,38 @@ def eventually(check: Callable[[], T | None], *, within: float) -> T:
             msg = f"not seen within {within} s"
             raise AssertionError(msg)
         pause.wait(0.01)  # a poll interval, not an assertion about timing
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serve_process(env: dict[str, str], workdir: Path, name: str) -> Iterator[httpx.Client]:
+    """A `tenantctl serve` process on a free port, ready (its log in `workdir/NAME.log`)."""
+    port = _free_port()
+    log = (workdir / f"{name}.log").open("w")
+    command = [
+        sys.executable, "-m", "tenantctl.main", "serve", "--port", str(port),
+        "--platform", str(EXAMPLES / "platform.yaml"), "--out", str(workdir / "out"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        eventually(lambda: _ready(client, process), within=60)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def _ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool | None:
+    assert process.poll() is None, "serve exited"
+    try:
+        return client.get("/readyz").status_code == 200 or None
+    except httpx.TransportError:
+        return None

@@ -35,6 +35,21 @@ EXPORTS = {
         "normalise_host",
     ],
     "controlplane.service.metrics": ["CONTENT_TYPE", "Metrics"],
+    "controlplane.service.submitting": [
+        "Accepted",
+        "Submissions",
+        "TenantSource",
+        "merge_patch",
+        "parse_tenant",
+    ],
+    "tenantctl.remote": [
+        "TOKEN_ENV",
+        "Remote",
+        "RemoteError",
+        "config_file",
+        "save_token",
+        "token_for",
+    ],
 }
 
 

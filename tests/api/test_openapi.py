@@ -53,6 +53,8 @@ def _calls(served: Api, token: dict[str, str]) -> list[tuple[str, str, dict[str,
     """(method, path, request options) for every route and several outcomes."""
     viewer, operator = served.as_(served.viewer), served.as_(served.operator)
     bluebird = (EXAMPLES / "bluebird-books.yaml").read_bytes()
+    nobody = b"tenant: {id: nobody, name: N, tier: standard, region: us-east-1}"
+    gold = {"tenant": {"tier": "gold"}}
     return [
         ("get", "/healthz", {}),
         ("get", "/readyz", {}),
@@ -78,6 +80,11 @@ def _calls(served: Api, token: dict[str, str]) -> list[tuple[str, str, dict[str,
                 "content": (EXAMPLES / "acme-retail.yaml").read_bytes(),
             },
         ),
+        ("put", "/v1/tenants/tenant-100", {"headers": {**operator, **YAML}, "content": bluebird}),
+        ("put", "/v1/tenants/nobody", {"headers": {**operator, **YAML}, "content": nobody}),
+        ("put", "/v1/tenants/tenant-100", {"headers": {**viewer, **YAML}, "content": bluebird}),
+        ("patch", "/v1/tenants/tenant-100", {"headers": operator, "json": gold}),
+        ("patch", "/v1/tenants/tenant-100", {"headers": {**operator, **YAML}, "content": b"x"}),
         ("post", "/v1/tenants/nobody/suspend", {"headers": operator}),
         ("post", "/v1/tenants/tenant-100/resume", {"headers": operator}),
         ("get", "/v1/tenants/tenant-100/diff", {"headers": viewer}),

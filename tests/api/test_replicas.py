@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -15,45 +10,11 @@ import httpx
 import pytest
 
 from controlplane import service
-from tests.api.conftest import eventually, mint
+from tests.api.conftest import eventually, mint, serve_process
 from tests.conftest import EXAMPLES
 
 HOST = "bluebird.tenants.example.com"
 FINAL = {"succeeded", "failed", "interrupted", "waiting"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _serve(env: dict[str, str], workdir: Path, name: str) -> Iterator[httpx.Client]:
-    port = _free_port()
-    log = (workdir / f"{name}.log").open("w")
-    command = [
-        sys.executable, "-m", "tenantctl.main", "serve", "--port", str(port),
-        "--platform", str(EXAMPLES / "platform.yaml"), "--out", str(workdir / "out"),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    try:
-        eventually(lambda: _ready(client, process), within=60)
-        yield client
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
-
-
-def _ready(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool | None:
-    assert process.poll() is None, "serve exited"
-    try:
-        return client.get("/readyz").status_code == 200 or None
-    except httpx.TransportError:
-        return None
 
 
 def _resolves(client: httpx.Client, token: str, want: int) -> bool | None:
@@ -81,7 +42,10 @@ def test_a_tenant_created_on_one_replica_resolves_on_both_and_suspension_too(
 ) -> None:
     session = service.open_session(actor="replica-test")
     operator, viewer = mint(session, "ci", role="operator"), mint(session, "gw", role="viewer")
-    with _serve(cli_env, tmp_path, "a") as first, _serve(cli_env, tmp_path, "b") as second:
+    with (
+        serve_process(cli_env, tmp_path, "a") as first,
+        serve_process(cli_env, tmp_path, "b") as second,
+    ):
         assert _resolves(second, viewer, 404)
         created = first.post(
             "/v1/tenants",

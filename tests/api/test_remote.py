@@ -1,0 +1,101 @@
+"""`tenantctl --server URL`: the same output and exit codes as local mode, through a real
+`tenantctl serve` process."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from controlplane import service
+from tenantctl.main import app
+from tests.api.conftest import mint, serve_process
+from tests.conftest import EXAMPLES
+
+OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
+
+
+def _tenantctl(*args: str, token: str | None = None) -> Result:
+    env = {"TENANTCTL_TOKEN": token} if token else {}
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def _same(local: Result, remote: Result) -> None:
+    """Same exit code, stdout and stderr (operation ids aside)."""
+    assert remote.exit_code == local.exit_code, (local.output, remote.output)
+    assert remote.stdout == local.stdout
+    assert OPERATION_ID.sub("ID", remote.stderr) == OPERATION_ID.sub("ID", local.stderr)
+
+
+@pytest.mark.slow
+def test_remote_commands_answer_like_local_ones(cli_env: dict[str, str], tmp_path: Path) -> None:
+    session = service.open_session(actor="remote-test")
+    operator, viewer = mint(session, "ci", role="operator"), mint(session, "gw", role="viewer")
+    bluebird = str(EXAMPLES / "bluebird-books.yaml")
+    with serve_process(cli_env, tmp_path, "api") as client:
+        url = str(client.base_url)
+
+        def remote(*args: str, token: str = operator) -> Result:
+            return _tenantctl("--server", url, *args, token=token)
+
+        created = remote("create", "-f", bluebird)
+        assert created.exit_code == 0, created.output
+        assert "tenant 'bluebird': succeeded (operation " in created.stderr
+        assert "✓" in created.stderr and "activate" in created.stderr  # the step table
+        for args in (
+            ["get", "-o", "json"],
+            ["get"],
+            ["get", "bluebird", "-o", "yaml"],
+            ["describe", "bluebird", "-o", "json"],
+            ["describe", "bluebird", "-o", "table"],
+            ["audit", "--tenant", "bluebird", "--limit", "500", "-o", "json"],
+            ["verify", "bluebird"],
+            ["get", "nobody"],  # 404: exit 3, the same message
+            ["resume", "bluebird"],  # 409: active, exit 4
+            ["describe", "nobody"],
+        ):
+            _same(
+                _tenantctl(*args), remote(*args, token=viewer if args[0] != "resume" else operator)
+            )
+        suspended = remote("suspend", "bluebird", "--yes")
+        assert suspended.exit_code == 0, suspended.output
+        assert _tenantctl("resume", "bluebird").exit_code == 0
+        _same(_tenantctl("suspend", "bluebird", "--yes"), suspended)
+        refused = remote("resume", "bluebird", token=viewer)
+        assert refused.exit_code == 8
+        assert "needs 'operator'" in refused.stderr
+
+
+@pytest.mark.slow
+def test_login_keeps_the_token_private_and_refusals_map_to_exit_codes(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cfg" / "config.json"
+    monkeypatch.setenv("TENANTCTL_CONFIG", str(config))
+    monkeypatch.delenv("TENANTCTL_TOKEN", raising=False)
+    viewer = mint(service.open_session(actor="remote-test"), "gw", role="viewer")
+    with serve_process(cli_env, tmp_path, "api") as client:
+        url = str(client.base_url)
+        missing = _tenantctl("--server", url, "get")
+        assert missing.exit_code == 8
+        assert "tenantctl login --server" in missing.stderr
+        wrong = CliRunner().invoke(app, ["login", "--server", url], input="tcp_wrong\n")
+        assert wrong.exit_code == 8, wrong.output
+        assert not config.exists()
+        logged = CliRunner().invoke(app, ["login", "--server", url], input=viewer + "\n")
+        assert logged.exit_code == 0, logged.output
+        assert viewer not in logged.output
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert json.loads(config.read_text())["servers"][url.rstrip("/")]["token"] == viewer
+        listed = _tenantctl("--server", url, "get", "-o", "json")
+        assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
+        local_only = _tenantctl("--server", url, "apply", "-f", str(EXAMPLES))
+        assert local_only.exit_code == 2
+        assert "no API equivalent" in local_only.stderr
+    gone = _tenantctl("--server", url, "get")
+    assert gone.exit_code == 5
+    assert "unreachable" in gone.stderr
