@@ -9,17 +9,28 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
-from controlplane.drivers import exports, postgres, terraform
+from controlplane.drivers import exports, postgres, tenant_resources, terraform
 from controlplane.drivers import kubernetes as kubernetes_driver
+from controlplane.errors import ConfigError, SourceLocation
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.terraform import TerraformEvent
 from controlplane.resources.kubernetes import bundles as kubernetes_bundles
 from controlplane.resources.kubernetes import objects as kubernetes_objects
+from controlplane.resources.kubernetes import rbac as kubernetes_rbac
+from controlplane.resources.kubernetes import tenant_crd
 from controlplane.state import database
 from controlplane.steps import kubernetes as kubernetes_steps
 
-__all__ = ["MODULES_ENV", "database_drivers", "export_store", "kubernetes_backend"]
+__all__ = [
+    "MODULES_ENV",
+    "database_drivers",
+    "export_store",
+    "kubernetes_backend",
+    "rbac_rules",
+    "tenant_objects",
+]
 
 MODULES_ENV = "TENANTCTL_TERRAFORM_MODULES"
 
@@ -99,3 +110,39 @@ def export_store(platform: PlatformConfig) -> exports.S3Exports | exports.LocalE
         return exports.S3Exports(settings.location, settings.region or None)
     root = database.data_dir() / "exports"
     return exports.LocalExports(root, postgres.load_master_key(database.data_dir()))
+
+
+def tenant_objects(platform: PlatformConfig, cluster: str) -> tenant_resources.TenantObjects:
+    """The Tenant custom resources on `cluster` (its context in platform.clusters)."""
+    if cluster not in platform.clusters:
+        where = SourceLocation("platform.yaml", None, f"platform.clusters.{cluster}")
+        raise ConfigError([(where, f"no cluster '{cluster}' is configured")])
+    api = tenant_resources.connect(
+        platform.kubernetes.kubeconfig, platform.clusters[cluster].context
+    )
+    resource = (tenant_crd.GROUP, tenant_crd.VERSION, tenant_crd.PLURAL)
+    return tenant_resources.TenantObjects(api, resource, cluster=cluster)
+
+
+def rbac_rules() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(apiGroup, resource, verbs) the control plane needs on a cluster: the Helm ClusterRole.
+
+    What the live drivers call, plus what the tenant workload Role grants: the API server
+    lets a client create a Role only with permissions it holds itself (RBAC escalation
+    prevention), and tenantctl is given no `escalate` or `bind`.
+    """
+    granted = [
+        (group, resource, tuple(rule["verbs"]))
+        for rule in cast(list[dict[str, list[str]]], kubernetes_rbac.rules(""))
+        if not rule.get("resourceNames")
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    ]
+    merged: dict[tuple[str, str], set[str]] = {}
+    for group, resource, verbs in (
+        *kubernetes_driver.rbac_rules(),
+        *tenant_resources.rbac_rules(tenant_crd.GROUP, tenant_crd.PLURAL),
+        *granted,
+    ):
+        merged.setdefault((group, resource), set()).update(verbs)
+    return [(group, resource, tuple(sorted(verbs))) for (group, resource), verbs in merged.items()]

@@ -25,7 +25,7 @@ from rich.markup import escape
 
 from controlplane import service
 from controlplane.service import ControlPlaneError, StepEvent
-from tenantctl import custom_resources as _custom_resources
+from tenantctl import deployment as _deployment
 from tenantctl import lifecycle as _lifecycle
 from tenantctl import offboarding as _offboarding
 from tenantctl import remote
@@ -545,8 +545,8 @@ serving.register(app, _run)
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err, remote=_remote)
 _offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err), out)
 
-# The Tenant custom resource (cli/tenantctl/custom_resources.py).
-_custom_resources.register(app)
+# crd, migrate, and reconcile --source kubernetes (cli/tenantctl/deployment.py).
+_deployment.register(app, run=_run)
 
 # `tenantctl worker`: runs queued operations (cli/tenantctl/working.py).
 from tenantctl import working  # noqa: E402 - registers on the app defined above

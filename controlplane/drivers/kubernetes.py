@@ -14,7 +14,8 @@ Two implementations of the same small interface (`converge`, `differences`,
   are shared by every scope, so reconciling 1,000 tenants costs a handful of lists.
 - `RenderedClusters` writes the same objects as files for GitOps (Argo CD, Flux).
 
-Every SDK exception is translated here (`_translated`) into the control plane's errors.
+Every SDK exception is translated here (`translated`, which `tenant_resources` shares)
+into the control plane's errors.
 """
 
 from __future__ import annotations
@@ -41,7 +42,15 @@ from controlplane.errors import ConfigError, ConflictError, KubernetesError, Sou
 from controlplane.models import quantities
 from controlplane.models.kubernetes import FieldDifference, ObjectChange, Scope
 
-__all__ = ["FIELD_MANAGER", "GUARDED_KINDS", "KINDS", "KubernetesClusters", "RenderedClusters"]
+__all__ = [
+    "FIELD_MANAGER",
+    "GUARDED_KINDS",
+    "KINDS",
+    "KubernetesClusters",
+    "RenderedClusters",
+    "rbac_rules",
+    "translated",
+]
 
 FIELD_MANAGER = "tenantctl"
 _APPLY = "application/apply-patch+yaml"
@@ -92,6 +101,14 @@ KINDS: dict[tuple[str, str], _Kind] = {
 
 Obj = dict[str, Any]
 _Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+# What `_Api` sends: list (GET a collection), get (exists), patch (server-side apply and
+# merge patches), create (an apply that creates), delete (prune).
+_VERBS = ("create", "delete", "get", "list", "patch")
+
+
+def rbac_rules() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(apiGroup, resource, verbs) of every request `KubernetesClusters` makes."""
+    return [(k.api_version.rpartition("/")[0], k.plural, _VERBS) for k in KINDS.values()]
 
 
 def _kind_of(obj: Mapping[str, Any]) -> _Kind:
@@ -141,7 +158,7 @@ def _status_message(exc: ApiException) -> str:
 
 
 @contextlib.contextmanager
-def _translated(what: str, cluster: str) -> Iterator[None]:
+def translated(what: str, cluster: str) -> Iterator[None]:
     """Map kubernetes/urllib3 exceptions to ConflictError / KubernetesError."""
     try:
         yield
@@ -663,12 +680,12 @@ class KubernetesClusters:
     def _list(self, api: _Api, kind: _Kind, selector: Mapping[str, str]) -> dict[_Key, Obj]:
         snap = self._snapshot
         if snap is None:
-            with _translated(f"list {kind.plural}", api.cluster):
+            with translated(f"list {kind.plural}", api.cluster):
                 return {_key(o): o for o in api.list(kind, selector)}
         slot = (api.cluster, (kind.api_version, kind.kind))
         with snap.lock:
             if slot not in snap.lists:
-                with _translated(f"list {kind.plural}", api.cluster):
+                with translated(f"list {kind.plural}", api.cluster):
                     snap.lists[slot] = {_key(o): o for o in api.list(kind, snap.inventory)}
             return dict(snap.lists[slot])
 
@@ -745,12 +762,12 @@ class KubernetesClusters:
         )
         result = live
         if drift is None or any(not d.added for d in drift):
-            with _translated(f"apply {_target(key)}", api.cluster):
+            with translated(f"apply {_target(key)}", api.cluster):
                 result = api.apply(want, force=take_back)
         added = _added(_as_stored(want), result or {}) if drift is not None else []
         if added and result is not None:
             version = str((result.get("metadata") or {}).get("resourceVersion", ""))
-            with _translated(f"remove added fields of {_target(key)}", api.cluster):
+            with translated(f"remove added fields of {_target(key)}", api.cluster):
                 result = api.merge_patch(key, _removal(added, version))
         self._remember(api.cluster, key, result)
         detail = ", ".join(d.path for d in drift or [])
@@ -764,7 +781,7 @@ class KubernetesClusters:
         for key in sorted(set(live) - set(wanted), key=lambda k: k[1] == "Namespace"):
             if not _owned_by_us(live[key]):
                 continue  # labelled like ours, but never applied by us: not ours to delete
-            with _translated(f"delete {_target(key)}", api.cluster):
+            with translated(f"delete {_target(key)}", api.cluster):
                 api.delete(key)
             self._remember(api.cluster, key, None)
             changes.append(ObjectChange("delete", _target(key), "no longer desired"))
@@ -788,7 +805,7 @@ class KubernetesClusters:
         pause = 0.05
         for key in keys:
             while True:
-                with _translated(f"read {_target(key)}", api.cluster):
+                with translated(f"read {_target(key)}", api.cluster):
                     if not api.exists(key):
                         break
                 if time.monotonic() >= deadline:

@@ -15,6 +15,14 @@ EXPORTS = {
         "KINDS",
         "KubernetesClusters",
         "RenderedClusters",
+        "rbac_rules",
+        "translated",
+    ],
+    "controlplane.drivers.tenant_resources": [
+        "TenantEvent",
+        "TenantObjects",
+        "connect",
+        "rbac_rules",
     ],
 }
 
