@@ -48,6 +48,9 @@ class Flow:
     command: Command
     rerun: Command  # what the runbook says to run after a crash
     status: str
+    # Brings the tenant back to where `command` starts, so one tenant serves every kill
+    # (None: a new tenant for each, when the command cannot be undone).
+    reset: Command | None = None
     purges: bool = False  # the tenant's data and resources are gone at the end
 
 
@@ -82,10 +85,10 @@ def _purge(t: TenantFolder) -> list[str]:
 FLOWS = {
     # A crashed create is finished by `apply` (create refuses a recorded tenant).
     "create": Flow(lifecycle.CREATE, (), _create, _apply, "active"),
-    "suspend": Flow(lifecycle.SUSPEND, (_create,), _suspend, _suspend, "suspended"),
-    "resume": Flow(lifecycle.RESUME, (_create, _suspend), _resume, _resume, "active"),
-    "delete": Flow(offboarding.DELETE, (_create,), _delete, _delete, "deleted"),
-    "restore": Flow(offboarding.RESTORE, (_create, _delete), _restore, _restore, "active"),
+    "suspend": Flow(lifecycle.SUSPEND, (_create,), _suspend, _suspend, "suspended", _resume),
+    "resume": Flow(lifecycle.RESUME, (_create, _suspend), _resume, _resume, "active", _suspend),
+    "delete": Flow(offboarding.DELETE, (_create,), _delete, _delete, "deleted", _restore),
+    "restore": Flow(offboarding.RESTORE, (_create, _delete), _restore, _restore, "active", _delete),
     # The tenants have `retention_days: 0`: purgeable as soon as they are deleted.
     "purge": Flow(offboarding.PURGE, (_create, _delete), _purge, _purge, "purged", purges=True),
 }
@@ -130,12 +133,17 @@ def test_kill_then_rerun_converges(
     probe = make_tenant_folder(cli_env, tmp_path / "probe")
     steps = _step_names(probe, flow.kind)
     assert len(steps) >= 3, steps
-    tenants = []
+    tenants: list[TenantFolder] = []
     for step in steps:
-        t = make_tenant_folder(cli_env, tmp_path / step.replace(".", "-"))
-        t.file.write_text(t.file.read_text().replace("{deletion_protection: false", LIFECYCLE))
-        for before in flow.before:
-            _tenantctl(before(t))
+        if tenants and flow.reset:
+            t = tenants[-1]
+            _tenantctl(flow.reset(t))
+        else:
+            t = make_tenant_folder(cli_env, tmp_path / step.replace(".", "-"))
+            t.file.write_text(t.file.read_text().replace("{deletion_protection: false", LIFECYCLE))
+            for before in flow.before:
+                _tenantctl(before(t))
+            tenants.append(t)
         expected = _checksums(t) if flow.before else None
         crashed = subprocess.run(
             [*TENANTCTL, *flow.command(t)],
@@ -149,7 +157,6 @@ def test_kill_then_rerun_converges(
 
         _tenantctl(flow.rerun(t))
 
-        tenants.append(t)
         if flow.purges:
             continue
         after = _checksums(t)
