@@ -1,4 +1,5 @@
-"""Platform mutations: create, update, suspend, resume. Operators and up; 202 with an operation URL.
+"""Platform mutations: create, update, suspend, resume, export, delete, restore (operators
+and up) and purge (admins); 202 with an operation URL.
 
 Each runs in the background through `service.submitting` (the same lifecycle functions
 as the CLI) and answers once its operation is recorded. Every attempt, accepted or
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -19,11 +20,12 @@ from controlplane.api.context import Svc
 from controlplane.service import ControlPlaneError, queries, submitting
 from controlplane.service.tokens import Principal
 
-__all__ = ["router"]
+__all__ = ["accept", "router"]
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 
 Operator = Annotated[Principal, Depends(auth.platform("operator"))]
+Admin = Annotated[Principal, Depends(auth.platform("admin"))]
 Start = Callable[[], submitting.Accepted]
 _PROBLEMS = schemas.problem_responses(
     {
@@ -74,14 +76,17 @@ _CREATE_BODY = {
 }
 
 
-async def _accept(
+async def accept(  # noqa: PLR0913 - the last one keyword-only, defaulted
     request: Request,
     response: Response,
     caller: Principal,
     action: str,
     start: Start,
+    *,
+    operations_at: str = "/v1/operations",
 ) -> dict[str, str]:
-    """Run `start` and the audit write off the event loop; answer 202 with the operation."""
+    """Run `start` and the audit write off the event loop; answer 202 with the operation
+    (its URL under `operations_at`: the tenant surface has its own)."""
     tenant_id = request.path_params.get("tenant_id")
     try:
         accepted = await run_in_threadpool(start)
@@ -99,7 +104,7 @@ async def _accept(
             error=reason,
         )
         raise
-    url = f"/v1/operations/{accepted.operation_id}" if accepted.operation_id else ""
+    url = f"{operations_at}/{accepted.operation_id}" if accepted.operation_id else ""
     await run_in_threadpool(
         context.audit,
         request,
@@ -146,7 +151,7 @@ async def create_tenant(
         source = submitting.parse_tenant(body, media, svc.submissions.platform)
         return svc.submissions.create(source, actor=caller.actor)
 
-    return await _accept(request, response, caller, "api.tenant.create", start)
+    return await accept(request, response, caller, "api.tenant.create", start)
 
 
 _UPDATE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -171,8 +176,8 @@ _PATCH_BODY = {
 
 
 async def _updated(request: Request, response: Response, caller: Principal, start: Start) -> Any:
-    """`_accept` an update; an unchanged spec started nothing: 200, no operation."""
-    accepted = await _accept(request, response, caller, "api.tenant.update", start)
+    """`accept` an update; an unchanged spec started nothing: 200, no operation."""
+    accepted = await accept(request, response, caller, "api.tenant.update", start)
     if not accepted["operation_id"]:
         unchanged = {"tenant_id": accepted["tenant_id"], "result": "unchanged"}
         return JSONResponse(unchanged, status_code=200)
@@ -245,6 +250,14 @@ _LIFECYCLE: dict[str, tuple[Callable[..., submitting.Accepted], str]] = {
         submitting.Submissions.resume,
         "Bring a suspended tenant back: login, network, DNS, health checks, `active`.",
     ),
+    "restore": (
+        submitting.Submissions.restore,
+        "Bring a deleted, not yet purged tenant back: login, network, DNS, `active`.",
+    ),
+    "export": (
+        submitting.Submissions.export,
+        "Take a verified, encrypted export of the tenant's data; the tenant stays as it is.",
+    ),
 }
 
 
@@ -255,7 +268,7 @@ def _lifecycle_route(action: str) -> None:
     async def route(
         tenant_id: str, request: Request, response: Response, svc: Svc, caller: Operator
     ) -> dict[str, Any]:
-        return await _accept(
+        return await accept(
             request,
             response,
             caller,
@@ -277,3 +290,59 @@ def _lifecycle_route(action: str) -> None:
 
 for _action in _LIFECYCLE:
     _lifecycle_route(_action)
+
+
+@router.delete(
+    "/tenants/{tenant_id}",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_PROBLEMS,
+)
+async def delete_tenant(  # noqa: PLR0913, PLR0917 - FastAPI injects each
+    tenant_id: str,
+    request: Request,
+    response: Response,
+    svc: Svc,
+    caller: Operator,
+    force: Annotated[
+        bool, Query(description="Delete despite `lifecycle.deletion_protection` (audited).")
+    ] = False,
+) -> dict[str, Any]:
+    """Delete a tenant (`tenantctl delete`): traffic off, a verified encrypted export, then
+    `deleted` until its retention ends (`POST .../restore` brings it back until then)."""
+    return await accept(
+        request,
+        response,
+        caller,
+        "api.tenant.delete",
+        start=lambda: svc.submissions.delete(tenant_id, actor=caller.actor, force=force),
+    )
+
+
+@router.post(
+    "/tenants/{tenant_id}/purge",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses=_PROBLEMS,
+)
+async def purge_tenant(  # noqa: PLR0913, PLR0917 - FastAPI injects each
+    tenant_id: str,
+    request: Request,
+    response: Response,
+    svc: Svc,
+    caller: Admin,
+    without_export: Annotated[
+        bool, Query(description="Purge a tenant that has no verified export (audited).")
+    ] = False,
+) -> dict[str, Any]:
+    """Purge a deleted tenant past its retention (`tenantctl purge TENANT`): its resources
+    in reverse order, its key shredded, a receipt in the audit log. Admins only."""
+    return await accept(
+        request,
+        response,
+        caller,
+        "api.tenant.purge",
+        start=lambda: svc.submissions.purge(
+            tenant_id, actor=caller.actor, without_export=without_export
+        ),
+    )

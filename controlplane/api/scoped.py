@@ -1,7 +1,8 @@
 """The tenant surface, `/v1/tenant/{tenant_id}/...`: tenant tokens of that tenant only.
 
 A tenant's admins read their own status, hostnames, operations and audit entries (only
-the entries about their tenant: platform actions elsewhere never show here). Platform
+the entries about their tenant: platform actions elsewhere never show here), and request
+an export of their data. Platform
 tokens are refused on this surface, as tenant tokens are on the platform one.
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from controlplane.api import auth, schemas
+from controlplane.api import auth, mutations, schemas
 from controlplane.api.context import Svc
 from controlplane.service import listing, queries
 from controlplane.service.tokens import Principal
@@ -48,6 +49,39 @@ def operations(tenant_id: str, svc: Svc, _caller: Own) -> dict[str, Any]:
     for row in found:
         row.pop("context", None)
     return {"items": found}
+
+
+@router.get("/operations/{operation_id}", response_model=schemas.Operation, responses=_PROBLEMS)
+def operation(tenant_id: str, operation_id: str, svc: Svc, _caller: Own) -> dict[str, Any]:
+    """One of the tenant's operations and its steps (another tenant's is not found)."""
+    found = listing.operation(svc.session, operation_id)
+    if found["tenant_id"] != tenant_id:
+        raise HTTPException(404, f"no operation '{operation_id}' of tenant '{tenant_id}'")
+    return found
+
+
+@router.post(
+    "/export",
+    status_code=202,
+    response_model=schemas.Accepted,
+    responses={
+        **_PROBLEMS,
+        **schemas.problem_responses({409: "purged, or an operation of the tenant runs"}),
+    },
+)
+async def export(
+    tenant_id: str, request: Request, response: Response, svc: Svc, caller: Own
+) -> dict[str, Any]:
+    """Request a verified, encrypted export of the tenant's data; follow `operation_url`
+    (on this surface) until it is final."""
+    return await mutations.accept(
+        request,
+        response,
+        caller,
+        "api.tenant.export",
+        lambda: svc.submissions.export(tenant_id, actor=caller.actor),
+        operations_at=f"/v1/tenant/{tenant_id}/operations",
+    )
 
 
 @router.get("/audit", response_model=schemas.AuditPage, responses=_PROBLEMS)

@@ -31,7 +31,7 @@ from controlplane.errors import (
     StepFailedError,
 )
 from controlplane.models.platform import PlatformConfig
-from controlplane.service import lifecycle, operations, planning
+from controlplane.service import lifecycle, offboarding, operations, planning
 from controlplane.service.sessions import Session
 from controlplane.state.store import Store
 from controlplane.steps.records import spec_fingerprint
@@ -207,6 +207,57 @@ class Submissions:
         """
         self.session.store.get_tenant(tenant_id)
         return self._start(tenant_id, actor, lambda worker: lifecycle.resume(worker, tenant_id))
+
+    def delete(self, tenant_id: str, *, actor: str, force: bool = False) -> Accepted:
+        """Delete a tenant (`tenantctl delete`): traffic off, a verified export, `deleted`.
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: deletion protection is on and not `force`, it is deleted
+                already, or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+        return self._start(
+            tenant_id, actor, lambda worker: offboarding.delete(worker, tenant_id, force=force)
+        )
+
+    def restore(self, tenant_id: str, *, actor: str) -> Accepted:
+        """Bring a deleted, not yet purged tenant back (`tenantctl restore`).
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: it is not deleted, or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+        return self._start(tenant_id, actor, lambda worker: offboarding.restore(worker, tenant_id))
+
+    def export(self, tenant_id: str, *, actor: str) -> Accepted:
+        """Take a verified, encrypted export of the tenant's data (`tenantctl export`).
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: it is purged (nothing left), or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+        return self._start(tenant_id, actor, lambda worker: offboarding.export(worker, tenant_id))
+
+    def purge(self, tenant_id: str, *, actor: str, without_export: bool = False) -> Accepted:
+        """Purge one deleted tenant past its retention (`tenantctl purge TENANT`).
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConflictError: it is not deleted, its retention has not ended, it has no
+                verified export and not `without_export`, or its lock is held.
+        """
+        self.session.store.get_tenant(tenant_id)
+
+        def work(worker: Session) -> Outcome:
+            (outcome,) = offboarding.purge(
+                worker, tenant_ids=[tenant_id], without_export=without_export
+            )
+            return outcome
+
+        return self._start(tenant_id, actor, work)
 
     def _start(self, tenant_id: str, actor: str, work: Work) -> Accepted:
         began = threading.Event()
