@@ -117,9 +117,8 @@ def tenant_objects(platform: PlatformConfig, cluster: str) -> tenant_resources.T
     if cluster not in platform.clusters:
         where = SourceLocation("platform.yaml", None, f"platform.clusters.{cluster}")
         raise ConfigError([(where, f"no cluster '{cluster}' is configured")])
-    api = tenant_resources.connect(
-        platform.kubernetes.kubeconfig, platform.clusters[cluster].context
-    )
+    context = platform.clusters[cluster].context
+    api = kubernetes_driver.connect(platform.kubernetes.kubeconfig, context, cluster=cluster)
     resource = (tenant_crd.GROUP, tenant_crd.VERSION, tenant_crd.PLURAL)
     return tenant_resources.TenantObjects(api, resource, cluster=cluster)
 

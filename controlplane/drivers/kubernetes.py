@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import tempfile
 import threading
 import time
@@ -48,6 +49,7 @@ __all__ = [
     "KINDS",
     "KubernetesClusters",
     "RenderedClusters",
+    "connect",
     "rbac_rules",
     "translated",
 ]
@@ -592,6 +594,36 @@ class _Api:
         return True
 
 
+def connect(kubeconfig: str, context: str, *, cluster: str) -> k8s_client.ApiClient:
+    """An API client from a kubeconfig, or inside a pod from its service account.
+
+    The service account is used only when no kubeconfig is named and none is found (the
+    Helm chart's pods: `KUBERNETES_SERVICE_HOST` set, a token mounted).
+
+    Raises:
+        KubernetesError: neither is usable (the message names cluster and kubeconfig).
+    """
+    try:
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig or None, context=context or None
+        )
+        return api
+    except (ConfigException, OSError) as exc:
+        if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            msg = (
+                f"cluster '{cluster}': cannot load kube context '{context or '(current)'}' "
+                f"from {kubeconfig or 'the default kubeconfig'}: {exc}"
+            )
+            raise KubernetesError(msg) from exc
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except ConfigException as exc:
+        msg = f"cluster '{cluster}': cannot use the pod's service account: {exc}"
+        raise KubernetesError(msg) from exc
+    return k8s_client.ApiClient(configuration)
+
+
 class _Snapshot:
     """Lists shared by every scope during one pass: (cluster, kind) -> key -> object."""
 
@@ -640,18 +672,7 @@ class KubernetesClusters:
         if cluster not in self._contexts:
             where = SourceLocation("platform.yaml", None, f"platform.clusters.{cluster}")
             raise ConfigError([(where, f"no cluster '{cluster}' is configured")])
-        context = self._contexts[cluster] or None
-        try:
-            api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=self._kubeconfig or None, context=context
-            )
-            return api
-        except (ConfigException, OSError) as exc:
-            msg = (
-                f"cluster '{cluster}': cannot load kube context '{context or '(current)'}' "
-                f"from {self._kubeconfig or 'the default kubeconfig'}: {exc}"
-            )
-            raise KubernetesError(msg) from exc
+        return connect(self._kubeconfig, self._contexts[cluster], cluster=cluster)
 
     @contextlib.contextmanager
     def snapshot(self, inventory: Mapping[str, str]) -> Iterator[None]:

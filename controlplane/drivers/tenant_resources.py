@@ -5,7 +5,8 @@ writes back only two things: the finalizer in `metadata.finalizers` (a JSON merg
 guarded by the object's resourceVersion, so a concurrent change is a retryable conflict,
 never a lost update) and `status` through the status subresource. It uses the official
 client's typed `CustomObjectsApi` and its `watch.Watch`; every SDK exception is
-translated by the Kubernetes driver's one boundary (`kubernetes.translated`).
+translated by the Kubernetes driver's one boundary (`kubernetes.translated`), and the
+API client comes from its `connect` (kubeconfig, or the pod's service account).
 
 `rbac_rules` is what this module needs on the cluster; the Helm chart's ClusterRole is
 checked against it and `kubernetes.rbac_rules` (`wiring.rbac_rules` joins them).
@@ -13,21 +14,18 @@ checked against it and `kubernetes.rbac_rules` (`wiring.rbac_rules` joins them).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from controlplane.drivers.kubernetes import translated
 from controlplane.errors import KubernetesError
 
-__all__ = ["TenantEvent", "TenantObjects", "connect", "rbac_rules"]
+__all__ = ["TenantEvent", "TenantObjects", "rbac_rules"]
 
 _MERGE = "application/merge-patch+json"
 
@@ -40,31 +38,6 @@ class TenantEvent:
 
     type: str
     obj: Obj
-
-
-def connect(kubeconfig: str = "", context: str = "") -> k8s_client.ApiClient:
-    """An API client from a kubeconfig, or the pod's service account inside a cluster.
-
-    Raises:
-        KubernetesError: neither a kubeconfig nor an in-cluster service account is usable.
-    """
-    try:
-        api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig or None, context=context or None
-        )
-        return api
-    except (ConfigException, OSError) as exc:
-        if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            where = kubeconfig or "the default kubeconfig"
-            msg = f"cannot load kube context '{context or '(current)'}' from {where}: {exc}"
-            raise KubernetesError(msg) from exc
-    configuration = k8s_client.Configuration()
-    try:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except ConfigException as exc:
-        msg = f"cannot use the pod's service account: {exc}"
-        raise KubernetesError(msg) from exc
-    return k8s_client.ApiClient(configuration)
 
 
 class TenantObjects:

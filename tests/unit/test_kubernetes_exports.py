@@ -15,13 +15,13 @@ EXPORTS = {
         "KINDS",
         "KubernetesClusters",
         "RenderedClusters",
+        "connect",
         "rbac_rules",
         "translated",
     ],
     "controlplane.drivers.tenant_resources": [
         "TenantEvent",
         "TenantObjects",
-        "connect",
         "rbac_rules",
     ],
 }
