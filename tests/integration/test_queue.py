@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from psycopg.rows import dict_row
 
 from controlplane import service
 from tests.conftest import EXAMPLES
+from tests.fakes.kube_fixtures import FakeCluster
 from tests.lifecycle.conftest import write_tenant
 
 
@@ -165,3 +167,37 @@ def test_a_worker_job_runs_the_queued_operation_as_its_submitter(
     # Done is done: the same job delivered twice changes nothing.
     assert service.queueing.perform(worker, queued.operation_id).status == "succeeded"
     assert len(service.queries.audit(worker, "wq-f")) == len(entries)
+
+
+@pytest.mark.slow
+def test_a_transient_failure_is_queued_again_for_its_next_attempt_not_slept_on(
+    configs: Path, submitter: service.Session, cli_env: dict[str, str], kube_apiserver: FakeCluster
+) -> None:
+    platform_file = configs / "platform.yaml"
+    document = yaml.safe_load(platform_file.read_text())
+    document["platform"]["modes"]["kubernetes"] = "live"
+    document["platform"]["clusters"] = {"shared": {"context": "fake"}}
+    document["platform"]["kubernetes"] = {"kubeconfig": str(kube_apiserver.kubeconfig)}
+    platform_file.write_text(yaml.safe_dump(document))
+    write_tenant(configs, "wq-g")
+    (queued,) = queue(submitter, configs)
+    worker = service.open_session(actor="worker")
+    taken = asyncio.run(_take(service.queueing.worker_app(worker)))
+    # The cluster fails every request for a while and says to come back in 60 s (a 500:
+    # urllib3 itself sleeps out a 429/503's Retry-After inside the client).
+    kube_apiserver.faults.fail(500, times=None, retry_after=60)
+
+    outcome = service.queueing.perform(worker, queued.operation_id)
+
+    assert outcome.status == "waiting"
+    step = service.queries.describe(worker, "wq-g")["steps"]
+    waiting = [s for s in step if s["status"] == "waiting_retry"]
+    assert [s["name"] for s in waiting] == ["compute"]
+    due = waiting[0]["next_attempt_at"]
+    assert due == outcome.retry_at
+    assert due >= datetime.now(UTC) + timedelta(seconds=30)  # Retry-After kept: not yet slept
+    todo = [j for j in jobs(cli_env["TENANTCTL_DATABASE_URL"]) if j["status"] == "todo"]
+    assert [(j["args"]["operation_id"], j["scheduled_at"]) for j in todo] == [
+        (queued.operation_id, due)
+    ]
+    assert todo[0]["id"] != taken

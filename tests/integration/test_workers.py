@@ -1,9 +1,9 @@
 """Two `tenantctl worker` processes onboard a fleet queued by `apply --async`; one is killed.
 
 Real Postgres, real terraform for each standard tenant's schema, Kubernetes and DNS in
-render mode. The fleet is 200 tenants in CI (`CI=true`, as `.ci/run` runs) and fewer
-by default, because terraform costs each tenant about a second of CPU on this 2-core
-machine (docs/operations.md has the measured figures); `TENANTCTL_TEST_FLEET=N` sets it.
+render mode. The fleet is 200 tenants in CI (`CI=true`, as `.ci/run` runs) and 30 by
+default: terraform per tenant makes 200 take about five minutes on the 2-core machine
+(docs/operations.md has the measured figure); `TENANTCTL_TEST_FLEET=N` sets it.
 """
 
 from __future__ import annotations
