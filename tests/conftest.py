@@ -56,6 +56,25 @@ def database_url(postgres_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def _default_state(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One state store and data dir for tests that do not ask for their own."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "t_default"')
+    return {
+        "TENANTCTL_DATABASE_URL": _with_db(postgres_url, "t_default"),
+        "TENANTCTL_DATA_DIR": str(tmp_path_factory.mktemp("default-data")),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _never_the_users_state(_default_state: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or migrates the state store of whoever runs the suite (the default
+    data dir): a CLI call without `cli_env` lands in a shared test store instead."""
+    for key, value in _default_state.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment pointing tenantctl at the per-test database and a private data dir.
