@@ -73,6 +73,16 @@ def _holds_a_tenant(store: Store, pid: int) -> bool:
         return any(h.split("/")[-2] == str(pid) for h in holders)
 
 
+def _in_step(store: Store, step: str) -> bool:
+    with store.engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM operation_steps WHERE name = %(step)s AND status = 'running'",
+                {"step": step},
+            ).scalar_one()
+        )
+
+
 def _runs(entries: list[dict[str, Any]]) -> dict[str, list[tuple[str, int, bool]]]:
     """Per operation, each run in order: (holder, fencing token, ended with an outcome)."""
     runs: dict[str, list[tuple[str, int, bool]]] = {}
@@ -152,3 +162,44 @@ def test_two_workers_onboard_each_tenant_once_and_one_survives_the_others_kill(
     # The doomed worker's unfinished operations were taken over and finished.
     taken_over = [r for r in doomed_runs if not r[0][2] or any(not ended for _, _, ended in r[:-1])]
     assert taken_over, "the kill landed between operations"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_at_a_step_boundary_and_another_one_goes_on(
+    cli_env: dict[str, str], store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "platform.yaml", folder / "platform.yaml")
+    ids = ["term-a", "term-b"]
+    for tenant_id in ids:
+        write_tenant(folder, tenant_id)
+    queued = subprocess.run(
+        [*TENANTCTL, "apply", "-f", str(folder), "--async", "--yes"],
+        env=cli_env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert queued.returncode == 0, queued.stderr
+
+    first = _worker(cli_env, "first", tmp_path / "first.log")
+    try:
+        # While terraform runs a tenant's database step: more steps follow it.
+        _until(lambda: _in_step(store, "database"), what="a database step running", within=120)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+    stopped = [e for e in store.audit_entries(limit=1000) if e["action"] == "operation.interrupted"]
+    assert stopped, "the worker finished instead of stopping at a step boundary"
+    assert _activated(store) < len(ids)
+
+    second = _worker(cli_env, "second", tmp_path / "second.log")
+    try:
+        _until(lambda: _activated(store) == len(ids), what="both tenants active", within=300)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=120)
+    check_books(store, ids, "active")
