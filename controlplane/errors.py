@@ -14,6 +14,8 @@ HTTP statuses, so the mapping lives in one place::
     │   ├── AwsError
     │   └── PostgresError
     ├── StepFailedError        6 / 500  a step gave up (permanent error or retries spent)
+    │   └── RolledBackError             ... and undid the operation (a tier change's failed
+    │                                   verification): the next run starts afresh
     └── AuthError              8 / 401  no valid token (API: unknown, expired, revoked)
         └── ForbiddenError     8 / 403  a valid token that may not do this
 """
@@ -34,6 +36,7 @@ __all__ = [
     "KubernetesError",
     "NotFoundError",
     "PostgresError",
+    "RolledBackError",
     "SourceLocation",
     "StepFailedError",
     "TerraformError",
@@ -130,6 +133,11 @@ class StepFailedError(ControlPlaneError):
 
     exit_code = 6
     http_status = 500
+
+
+class RolledBackError(StepFailedError):
+    """A step undid what its operation had done: the operation ends `rolled_back`, and the
+    next run starts a new one instead of resuming it."""
 
 
 class AuthError(ControlPlaneError):

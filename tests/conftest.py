@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from controlplane.state import database
+
 pytest_plugins = [
     "tests.fakes.cloudflare_fixtures",
     "tests.fakes.kube_fixtures",
@@ -34,6 +36,7 @@ def postgres_url() -> Iterator[str]:
     # basetemps, which would delete a running server's data directory.
     pgdata = Path(tempfile.mkdtemp(prefix="tenantctl-test-pg-"))
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    database.enable_logical_replication(server)  # tier changes replicate (docs/lifecycle.md)
     yield str(server.get_uri())
     server.cleanup()
     shutil.rmtree(pgdata, ignore_errors=True)

@@ -141,22 +141,23 @@ class ProgressCommands:
         tenant: str,
         kind: str,
         func: Callable[[], lifecycle.Outcome],
-    ) -> None:
+    ) -> lifecycle.Outcome:
         """Run `func` (flow `kind` of a recorded tenant) under a live table of its steps."""
         _, config, _ = self._call(lambda: lifecycle.recorded(session, tenant))
         steps = self._call(lambda: lifecycle.step_names(session, kind, config))
-        self._with_progress(session, StepProgress(tenant, kind, steps), func)
+        return self._with_progress(session, StepProgress(tenant, kind, steps), func)
 
     def _with_progress(
         self,
         session: service.Session,
         progress: StepProgress,
         func: Callable[[], lifecycle.Outcome],
-    ) -> None:
+    ) -> lifecycle.Outcome:
         session.on_event = progress
         with self._interruptible(session), _live(self._err, progress):
             outcome = self._call(func)
         self._report(outcome)
+        return outcome
 
     def _follow(self, api: Remote, kind: str, method: str, path: str, **options: Any) -> None:
         """Submit a mutation to the API, then show its steps as they run, like `_with_progress`."""

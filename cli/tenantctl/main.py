@@ -29,6 +29,7 @@ from tenantctl import deployment as _deployment
 from tenantctl import lifecycle as _lifecycle
 from tenantctl import offboarding as _offboarding
 from tenantctl import remote
+from tenantctl import upgrading as _upgrading
 from tenantctl.output import Format, emit
 from tenantctl.remote import Remote
 
@@ -212,12 +213,22 @@ def plan(files: Files, platform: PlatformOpt = None, output: Output = Format.TAB
             "tenant": p.tenant_id,
             "action": p.action,
             "fields": p.fields,
-            "steps": [f"{c.action} {c.target}" for c in p.steps if c.action != "noop"],
+            "steps": _planned(p),
             "file": p.file,
         }
         for p in plans
     ]
     emit(out, rows, output, columns=["tenant", "action", "fields", "steps", "file"], title="plan")
+
+
+def _planned(plan: service.planning.TenantPlan) -> list[str]:
+    """The planned changes; a tier change's also say what it moves (tables, rows, method)."""
+    detailed = plan.action == service.upgrading.KIND
+    return [
+        f"{c.action} {c.target}" + (f" ({c.detail})" if detailed and c.detail else "")
+        for c in plan.steps
+        if c.action != "noop"
+    ]
 
 
 @app.command()
@@ -552,6 +563,8 @@ _deployment.register(app, run=_run)
 from tenantctl import working  # noqa: E402 - registers on the app defined above
 
 working.register(app, _run, _progress)
+# upgrade, downgrade: a tier change with the tenant's data (cli/tenantctl/upgrading.py).
+_upgrading.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err))
 
 if __name__ == "__main__":
     app()

@@ -97,6 +97,7 @@ SELECT
           AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY 1) AS foreign_roles,
   ARRAY(SELECT datname::text FROM pg_database
         WHERE datname LIKE 'tenant\\_%%' AND datname <> current_database()
+          AND datname <> %(schema)s
           AND has_database_privilege(datname, 'CONNECT') ORDER BY 1) AS foreign_databases,
   ARRAY(SELECT c.relname::text FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -565,6 +566,8 @@ def _row(catalog: _Catalog, role: _Role, expected: Mapping[str, str]) -> dict[st
         "me": name,
         "search_path": catalog.search_path(name, database),
         "foreign_roles": role.roles,
-        "foreign_databases": [other for other in role.databases if other != database],
+        # Its own dedicated database (named like its schema) is not foreign: a tier change
+        # copies from or to it while the tenant is on the shared one.
+        "foreign_databases": [d for d in role.databases if d not in (database, schema)],
         **local,
     }

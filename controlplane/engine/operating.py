@@ -21,7 +21,7 @@ from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.running import Runner, RunResult, StepEvent, utc_now
 from controlplane.engine.steps import Step, StepContext
 from controlplane.engine.stores import LockManager, OperationStore
-from controlplane.errors import ConflictError, ControlPlaneError
+from controlplane.errors import ConflictError, ControlPlaneError, RolledBackError
 from controlplane.models.operations import AuditEntry, Lease, OperationStatus
 
 __all__ = ["Operator", "Outcome", "Request"]
@@ -142,7 +142,8 @@ class Operator:
         self, request: Request, operation_id: str, lease: Lease, exc: ControlPlaneError
     ) -> Outcome:
         tenant = request.ctx.tenant.id
-        failed = OperationStatus.FAILED.value
+        rolled_back = isinstance(exc, RolledBackError)
+        failed = (OperationStatus.ROLLED_BACK if rolled_back else OperationStatus.FAILED).value
         if not operation_id:
             return Outcome(tenant, failed, message=exc.message, exit_code=exc.exit_code)
         detail = {
@@ -157,7 +158,7 @@ class Operator:
                 failed,
                 exc.message,
                 lease,
-                AuditEntry("operation.failed", tenant, detail),
+                AuditEntry(f"operation.{failed}", tenant, detail),
             )
         except ConflictError:
             # Fenced out: the new holder owns this operation now; write nothing more.

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from controlplane.engine.retrying import RetryPolicy
 from controlplane.engine.steps import Step, StepContext, StepResult
 from controlplane.engine.stores import LockManager, OperationStore
-from controlplane.errors import ControlPlaneError, StepFailedError
+from controlplane.errors import ControlPlaneError, RolledBackError, StepFailedError
 from controlplane.models.operations import AuditEntry, Lease, StepRecord, StepStatus
 
 __all__ = ["RunResult", "Runner", "StepEvent", "utc_now"]
@@ -195,7 +195,7 @@ class Runner:
         self.on_event(StepEvent(tenant, step.name, StepStatus.FAILED.value, exc.message))
         spent = f" after {record.attempts} attempts" if exc.retryable else ""
         msg = f"step {step.name} failed{spent}: {exc.message}"
-        final = StepFailedError(msg)
+        final = (RolledBackError if isinstance(exc, RolledBackError) else StepFailedError)(msg)
         # The exit code says why: 4 a conflict, 5 an outside system, 1 a bug, 6 the step.
         final.exit_code = exc.exit_code
         raise final from exc

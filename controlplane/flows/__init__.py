@@ -1,4 +1,4 @@
-"""Flows: ordered lists of steps (onboard, reconcile, suspend, resume; upgrade, offboard next)."""
+"""Flows: ordered lists of steps (onboard, reconcile, suspend, resume, tier-change; offboard)."""
 
 from controlplane.flows.dependencies import Dependencies
 from controlplane.flows.registry import FLOWS, steps_for

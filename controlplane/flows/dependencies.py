@@ -8,7 +8,7 @@ from datetime import datetime
 
 from controlplane.engine.running import utc_now
 from controlplane.engine.stores import TenantRegistry
-from controlplane.steps import database, dns, exporting, importing, retention
+from controlplane.steps import database, dns, exporting, importing, migration, retention
 from controlplane.steps import kubernetes as kubernetes_steps
 
 __all__ = ["Dependencies"]
@@ -38,3 +38,6 @@ class Dependencies:
     exports: exporting.ExportStore | None = None
     records: retention.LifecycleRecords | None = None
     clock: Callable[[], datetime] = utc_now
+    # A tier change moves the tenant's tables (replication); the flow needs both.
+    tables: migration.TenantTables | None = None
+    mover: migration.DataMover | None = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from controlplane.engine.steps import Step
 from controlplane.errors import NotFoundError
-from controlplane.flows import offboarding, onboarding, suspending
+from controlplane.flows import offboarding, onboarding, suspending, upgrading
 from controlplane.flows.dependencies import Dependencies
 
 __all__ = ["FLOWS", "steps_for"]
@@ -20,6 +20,7 @@ FLOWS: dict[str, Callable[[Dependencies], list[Step]]] = {
     offboarding.DELETE: offboarding.delete_steps,
     offboarding.PURGE: offboarding.purge_steps,
     offboarding.RESTORE: offboarding.restore_steps,
+    upgrading.KIND: upgrading.steps,
 }
 
 

@@ -41,7 +41,8 @@ class OperationStatus(StrEnum):
     `queued` (recorded for a queue worker, `apply --async`), `waiting` (a step waits for
     its next attempt) and `interrupted` (SIGINT) hold no lease: the next run of the same
     operation resumes them. `superseded`: a newer spec replaced the operation before it
-    finished.
+    finished. `rolled_back`: a step undid it (a tier change whose verification failed);
+    final, like `succeeded`.
     """
 
     QUEUED = "queued"
@@ -51,6 +52,7 @@ class OperationStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+    ROLLED_BACK = "rolled_back"
 
 
 # Operations a new run of the same kind and spec resumes instead of starting afresh.

@@ -10,6 +10,7 @@
 - `crd_source`: the `Tenant` custom resource (its CRD, Tenant objects as tenant files)
 - `offboarding`: export, delete, purge and restore (verified exports, retention, shredding)
 - `queueing`: operations queued for `tenantctl worker` (procrastinate) and what a job runs
+- `upgrading`: tier change (upgrade/downgrade) with the tenant's data; retired copies
 - `tokens`, `resolving`, `listing`, `submitting`, `metrics`: what the HTTP API serves
   (platform and tenant tokens, the host resolver, pages, background operations, /metrics)
 """
@@ -32,6 +33,7 @@ from controlplane.service import (
     sessions,
     submitting,
     tokens,
+    upgrading,
 )
 from controlplane.service.failpoints import FAULT_ENV, FAULT_IN_STEP_ENV
 from controlplane.service.sessions import Session, open_session
@@ -58,4 +60,5 @@ __all__ = [
     "sessions",
     "submitting",
     "tokens",
+    "upgrading",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from controlplane.config.loading import TenantSource
 from controlplane.engine.operating import Outcome, Request
 from controlplane.errors import ControlPlaneError
-from controlplane.flows import onboarding
+from controlplane.flows import onboarding, upgrading
 from controlplane.models.operations import OperationStatus
 from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.service import planning, queueing
@@ -64,15 +64,21 @@ def run(session: Session, kind: str, source: TenantSource, platform: PlatformCon
         state = session.store.tenant_states([tenant_id]).get(tenant_id)
         return kind == onboarding.KIND and planning.standing(state, wanted) == "unchanged"
 
+    # The spec goes with the operation too: an unfinished tier change resumes with it.
+    context = {**session.recorded_context(ctx.source_file, platform), "tenant": _spec(source)}
     request = Request(
         kind,
         ctx,
         session.steps(kind, platform),
         fingerprint=wanted,
-        context=session.recorded_context(ctx.source_file, platform),
+        context=context,
         done_already=done_already,
     )
     return session.operator().drive(request)
+
+
+def _spec(source: TenantSource) -> dict[str, object]:
+    return source.tenant.model_dump(mode="json")
 
 
 def apply(
@@ -92,9 +98,18 @@ def apply(
     for owner, hosts in planning.check_claims(session, sources, platform).items():
         session.store.release_hosts(owner, hosts)  # handed to another tenant of this set
     states = session.store.tenant_states()
+    recorded = {row["id"]: row for row in session.store.list_tenants()}
     kinds: dict[str, str] = {}
+    # A changed tier (or an unfinished tier change) is the tier-change flow, never onboarding:
+    # the data moves with the tenant.
+    changing: dict[str, TenantSource] = {}
     for source in sources:
         state = states.get(source.tenant.id)
+        tier_change = planning.tier_change(session, state, recorded.get(source.tenant.id), source)
+        if tier_change is not None:
+            kinds[source.tenant.id] = upgrading.KIND
+            changing[source.tenant.id] = tier_change
+            continue
         standing = planning.standing(state, spec_fingerprint(source.tenant, platform))
         if standing == "suspended":
             continue  # left so: `tenantctl resume` brings it back, never a re-apply
@@ -107,7 +122,7 @@ def apply(
             steady = [s for s in sources if s.tenant.id not in kinds]
             for tenant_id in planning.drifted(session, steady, platform):
                 kinds[tenant_id] = onboarding.RECONCILE
-        todo = [s for s in sources if s.tenant.id in kinds]
+        todo = [changing.get(s.tenant.id, s) for s in sources if s.tenant.id in kinds]
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             done = list(pool.map(_runner(session, platform, kinds), todo))
     by_id = {o.tenant_id: o for o in done}
@@ -144,6 +159,8 @@ def _runner(
         action = _ACTIONS.get(outcome.status, outcome.status)
         if action == "applied" and kind == onboarding.RECONCILE:
             action = "repaired"
+        if action == "applied" and kind == upgrading.KIND:
+            action = "tier changed"
         return ApplyOutcome(
             outcome.tenant_id, action, outcome.operation_id, outcome.message, outcome.exit_code
         )

@@ -15,16 +15,16 @@ from pathlib import Path
 from controlplane.config import loading
 from controlplane.config.loading import TenantSource
 from controlplane.engine import diffing
-from controlplane.engine.steps import Change, StepContext
+from controlplane.engine.steps import Change, Step, StepContext
 from controlplane.errors import ConfigError, ConflictError, ControlPlaneError
-from controlplane.flows import onboarding
-from controlplane.models.operations import StepRecord
+from controlplane.flows import onboarding, upgrading
+from controlplane.models.operations import UNFINISHED, StepRecord
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps import kubernetes as kubernetes_steps
-from controlplane.steps import records
+from controlplane.steps import migration, records
 from controlplane.steps.records import spec_fingerprint
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ __all__ = [
     "recorded_platform",
     "recorded_session",
     "standing",
+    "tier_change",
+    "unfinished_tier_change",
     "verify",
 ]
 
@@ -64,6 +66,39 @@ def standing(state: TenantState | None, wanted: str) -> str:
     if state is None or state.applied_fingerprint != wanted or state.unfinished_operation:
         return "update"
     return {"active": "unchanged", "suspended": "suspended"}.get(state.status, "update")
+
+
+def unfinished_tier_change(session: Session, tenant_id: str) -> TenantSource | None:
+    """The spec the tenant's newest operation runs, when that is an unfinished tier change."""
+    newest = session.store.operations_of(tenant_id, limit=1)
+    if not newest or newest[0]["kind"] != upgrading.KIND:
+        return None
+    if newest[0]["status"] not in {status.value for status in UNFINISHED}:
+        return None
+    context = newest[0]["context"] or {}
+    spec = Tenant.model_validate(context["tenant"])
+    return TenantSource(spec, str(context.get("source_file") or ""), "")
+
+
+def tier_change(
+    session: Session,
+    state: TenantState | None,
+    recorded: Mapping[str, object] | None,
+    source: TenantSource,
+) -> TenantSource | None:
+    """What a tier change runs for `source`: an unfinished one, with the spec it started
+    with (finished first, always), or `source` when it changes an active tenant's tier."""
+    if state is None or recorded is None:
+        return None
+    if state.unfinished_operation:
+        unfinished = unfinished_tier_change(session, source.tenant.id)
+        if unfinished is not None:
+            return unfinished
+    spec = recorded["spec"]
+    tier = spec.get("tier") if isinstance(spec, Mapping) else None
+    if state.status == "active" and tier != source.tenant.tier.value:
+        return source
+    return None
 
 
 def check_recorded(
@@ -152,17 +187,34 @@ def plan(
         for source in sources:
             tenant_id = source.tenant.id
             row = rows.get(tenant_id)
+            changing = tier_change(session, states.get(tenant_id), row, source)
             if row is None:
                 action, fields = "create", []
             else:
                 fields = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
                 wanted = spec_fingerprint(source.tenant, platform)
                 action = standing(states.get(tenant_id), wanted)
+            if changing is not None:
+                ctx = session.context(changing, platform, _outputs(done, tenant_id))
+                changes = _tier_changes(session.steps(upgrading.KIND, platform), ctx)
+                plans.append(TenantPlan(tenant_id, source.file, upgrading.KIND, fields, changes))
+                continue
             ctx = session.context(source, platform, _outputs(done, tenant_id))
             idle = action in ("unchanged", "suspended")
             changes = [] if idle else [c for s in steps for c in s.plan(ctx)]
             plans.append(TenantPlan(tenant_id, source.file, action, fields, changes))
     return plans
+
+
+def _tier_changes(steps: Sequence[Step], ctx: StepContext) -> list[Change]:
+    """A tier change's plan: each step's, the data steps' from what `migration.source`
+    decides (the tables and rows to move; it reads only)."""
+    changes: list[Change] = []
+    for step in steps:
+        if isinstance(step, migration.SourceStep):
+            ctx = ctx.with_outputs({**ctx.outputs, step.name: step.decide(ctx)})
+        changes.extend(step.plan(ctx))
+    return changes
 
 
 def _outputs(

@@ -25,6 +25,7 @@ from controlplane.drivers import (
     postgres,
     postgres_data,
     postgres_dump,
+    replication,
     terraform,
 )
 from controlplane.engine.operating import Operator
@@ -139,6 +140,7 @@ class Session:
     ) -> flows.Dependencies:
         """Build each step's driver for the platform's modes (live or render)."""
         provisioner, isolation = self.database_drivers(platform)
+        moving = replication.Replication(isolation)  # a tier change's data steps
         return flows.Dependencies(
             registry=registry or self.store,
             provisioner=provisioner,
@@ -146,6 +148,8 @@ class Session:
             # The initial import, the app role's login switch, row-visibility checks.
             tenant_data=postgres_data.TenantData(isolation),
             data_sources=self._cached("data-sources", datasources.DataSources),
+            tables=moving,
+            mover=moving,
             dns_provider=self.dns_provider(platform),
             kubernetes=self.kubernetes(platform),
             passwords=self.passwords(platform),

@@ -10,6 +10,10 @@ initdb leaves holding its bootstrap backend's negative pid: a kill during the fi
 used to leave a data dir no later run could start. So starts take turns on a lock file
 beside `pgdata/`, a `pgdata/` that no postmaster ever ran on (initdb unfinished) is set
 aside and initialised again, and a `postmaster.pid` naming no running postgres is removed.
+
+The embedded server runs with `wal_level=logical`: a tier change copies a tenant's schema
+online by logical replication (docs/lifecycle.md). A data dir initialised without it gets
+it by `ALTER SYSTEM` and one restart, on the first start that finds it missing.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import fcntl
 import logging
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,7 +38,15 @@ from alembic.script import ScriptDirectory
 
 from controlplane.errors import ConfigError, ConflictError, PostgresError, SourceLocation
 
-__all__ = ["START_LOCK_TIMEOUT", "URL_ENV", "connect", "data_dir", "database_url", "migrate"]
+__all__ = [
+    "START_LOCK_TIMEOUT",
+    "URL_ENV",
+    "connect",
+    "data_dir",
+    "database_url",
+    "enable_logical_replication",
+    "migrate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +229,36 @@ def _start(pgdata: Path) -> str:
             f"fix the cause and re-run, or set {URL_ENV} to use an external server"
         )
         raise PostgresError(msg) from exc
+    enable_logical_replication(server)
     return str(server.get_uri())
+
+
+def enable_logical_replication(server: Any) -> None:
+    """Make a pgserver `server` run with `wal_level=logical` (the tests' server too).
+
+    A no-op when it does; else `ALTER SYSTEM` and a fast restart with the options it ran
+    with (sessions of other processes reconnect). Killed in between, the next start
+    finds wal_level still short and restarts then.
+    """
+    import psycopg  # noqa: PLC0415 - the state store itself talks through SQLAlchemy
+    from pgserver import _commands  # noqa: PLC0415 - pgserver's own pg_ctl, as `_start` uses
+
+    pgdata = Path(server.pgdata)
+    try:
+        with psycopg.connect(str(server.get_uri()), autocommit=True) as conn:
+            row = conn.execute("SHOW wal_level").fetchone()
+            if row is not None and row[0] == "logical":
+                return
+            conn.execute("ALTER SYSTEM SET wal_level = 'logical'")
+        log.warning("restarting the embedded Postgres in %s with wal_level=logical", pgdata)
+        restart = ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"]
+        _commands.pg_ctl(restart, pgdata=pgdata, user=server.system_user, timeout=60)  # type: ignore[attr-defined]
+    except (psycopg.Error, OSError, subprocess.SubprocessError) as exc:
+        msg = (
+            f"cannot set wal_level=logical on the embedded Postgres in {pgdata}: {exc} — "
+            f"see {pgdata / 'log'}"
+        )
+        raise PostgresError(msg) from exc
 
 
 def connect(url: str | None = None) -> sa.Engine:

@@ -443,7 +443,11 @@ class Store:
         self, operation_id: str, status: str, message: str, lease: Lease, audit: AuditEntry
     ) -> None:
         """Set an operation's status and append `audit`, if the caller still holds the lease."""
-        terminal = status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
+        terminal = status in (
+            OperationStatus.SUCCEEDED,
+            OperationStatus.FAILED,
+            OperationStatus.ROLLED_BACK,
+        )
         with self._tx() as conn:
             self._check_fence(conn, lease)
             conn.execute(

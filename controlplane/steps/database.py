@@ -23,6 +23,7 @@ from controlplane.models.tenants import Tenant
 from controlplane.models.terraform import TerraformUnit
 
 __all__ = [
+    "REAPPLY",
     "DatabaseStep",
     "IsolationChecker",
     "PlanLike",
@@ -36,7 +37,7 @@ DEDICATED_POSTGRES = "dedicated-db-postgres"
 DEDICATED_AWS = "dedicated-db-aws"
 # Re-running the idempotent SQL is how a Postgres module re-converges after drift.
 _NAME = StepName("database")
-_REAPPLY = {SHARED: ("terraform_data.grants",), DEDICATED_POSTGRES: ("terraform_data.grants",)}
+REAPPLY = {SHARED: ("terraform_data.grants",), DEDICATED_POSTGRES: ("terraform_data.grants",)}
 
 
 class PlanLike(Protocol):
@@ -168,7 +169,7 @@ class DatabaseStep:
 
     def apply(self, ctx: StepContext) -> StepResult:
         unit = unit_for(ctx.tenant, ctx.platform)
-        outputs = self.provisioner.apply(unit, replace=_REAPPLY.get(unit.module, ()))
+        outputs = self.provisioner.apply(unit, replace=REAPPLY.get(unit.module, ()))
         return StepResult({"module": unit.module, "target": unit.target, **outputs})
 
     def verify(self, ctx: StepContext) -> list[str]:

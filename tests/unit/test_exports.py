@@ -21,6 +21,7 @@ EXPORTS = {
         "KubernetesError",
         "NotFoundError",
         "PostgresError",
+        "RolledBackError",
         "SourceLocation",
         "StepFailedError",
         "TerraformError",
@@ -64,6 +65,16 @@ EXPORTS = {
         "sessions",
         "submitting",
         "tokens",
+        "upgrading",
+    ],
+    "controlplane.service.upgrading": [
+        "KIND",
+        "Retired",
+        "Summary",
+        "change_tier",
+        "check_direction",
+        "purge_retired",
+        "summary",
     ],
 }
 

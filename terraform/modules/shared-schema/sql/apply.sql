@@ -103,8 +103,10 @@ WHERE m.member = to_regrole(:'app_role') \gexec
 SELECT format('REVOKE ALL ON SCHEMA %I FROM %I', nspname, :'app_role') FROM pg_namespace
 WHERE nspname LIKE 'tenant\_%' AND nspname <> :'schema'
   AND has_schema_privilege(:'app_role', oid, 'USAGE') \gexec
+-- Not its own dedicated database (named like its schema): during a tier change the tenant
+-- still works there until the cut-over, which then retires it.
 SELECT format('REVOKE ALL ON DATABASE %I FROM %I', datname, :'app_role') FROM pg_database
-WHERE datname LIKE 'tenant\_%' AND datname <> current_database()
+WHERE datname LIKE 'tenant\_%' AND datname <> current_database() AND datname <> :'schema'
   AND has_database_privilege(:'app_role', datname, 'CONNECT') \gexec
 REVOKE ALL ON SCHEMA public FROM :"app_role";
 
