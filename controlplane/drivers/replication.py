@@ -74,10 +74,10 @@ SELECT format('GRANT TRUNCATE ON %%I.%%I TO %%I', n.nspname, c.relname, %s::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) = %s
 """
-_WRITABLE = """
+_UNWRITABLE = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname <> %s
-  AND has_table_privilege(%s, c.oid, 'INSERT')
+  AND NOT has_table_privilege(%s, c.oid, 'INSERT')
 """
 _READ_ONLY_SETTING = """
 SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
@@ -272,11 +272,11 @@ class Replication:
             )
 
     def writes_allowed(self, where: Location) -> bool:
-        """Whether the app role may write any table of the location."""
+        """Whether the app role may write every table of the location (none read-only)."""
         with self._admin(where, "read write privileges") as conn:
             setting = conn.execute(_READ_ONLY_SETTING, (where.app_role,)).fetchone()
-            row = conn.execute(_WRITABLE, (where.schema, MARKER, where.app_role)).fetchone()
-        return setting is None and bool(row and row[0])
+            row = conn.execute(_UNWRITABLE, (where.schema, MARKER, where.app_role)).fetchone()
+        return setting is None and not (row and row[0])
 
     def retire(self, where: Location) -> None:
         """A retired copy in its own database: the app role may no longer connect to it."""
