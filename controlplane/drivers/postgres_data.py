@@ -25,7 +25,7 @@ from controlplane.drivers import postgres
 from controlplane.errors import ConflictError, PostgresError
 from controlplane.models.imports import ImportBatch, ImportRecord
 
-__all__ = ["IMPORT_FAULT_ENV", "IMPORT_LOG", "TenantData"]
+__all__ = ["IMPORT_FAULT_ENV", "IMPORT_LOG", "TenantData", "failed"]
 
 IMPORT_LOG = "tenantctl_imports"
 # Crash-test failpoint: `TENANTCTL_FAULT_KILL_IN_IMPORT=orders.csv` SIGKILLs the process
@@ -57,7 +57,7 @@ def _failpoint(file: str, moment: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _failed(what: str, exc: psycopg.Error) -> PostgresError:
+def failed(what: str, exc: psycopg.Error) -> PostgresError:
     """A psycopg error as PostgresError: retryable when the server, not the data, failed."""
     outage = isinstance(exc, psycopg.OperationalError) and not exc.sqlstate
     outage = outage or bool(exc.sqlstate and exc.sqlstate[:2] in _OUTAGE_CLASSES)
@@ -87,7 +87,7 @@ class TenantData:
         """Retryable only when the server failed: a login refused while the admin can
         connect is the tenant's setup (its role or database not there yet), not an outage."""
         if exc.sqlstate:
-            return _failed(what, exc)
+            return failed(what, exc)
         try:
             with psycopg.connect(self.databases.servers[target], connect_timeout=_CONNECT_TIMEOUT):
                 pass
@@ -164,7 +164,7 @@ class TenantData:
                     )
         except psycopg.Error as exc:
             msg = f"role {app_role}: set {'LOGIN' if login else 'NOLOGIN'}"
-            raise _failed(msg, exc) from exc
+            raise failed(msg, exc) from exc
 
     def can_login(self, target: str, app_role: str) -> bool | None:
         """Whether the role may log in (None when it does not exist)."""
@@ -177,7 +177,7 @@ class TenantData:
                 ).fetchone()
         except psycopg.Error as exc:
             msg = f"role {app_role}: read"
-            raise _failed(msg, exc) from exc
+            raise failed(msg, exc) from exc
         return None if row is None else bool(row[0])
 
 

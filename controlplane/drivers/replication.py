@@ -35,7 +35,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import TupleRow
 
-from controlplane.drivers import postgres, postgres_dump
+from controlplane.drivers import postgres, postgres_data, postgres_dump
 from controlplane.errors import PostgresError
 from controlplane.models.migrations import Location, TableSum
 
@@ -44,7 +44,6 @@ __all__ = ["LOGICAL", "MARKER", "Replication", "dump_restore"]
 LOGICAL = "logical replication"
 MARKER = "tenantctl_migration_marker"
 _CONNECT_TIMEOUT = 10
-_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
 _SYNC_TIMEOUT = 3600.0
 _CATCH_UP_TIMEOUT = 120.0
 # Text forms that do not depend on the session, so both sides sum the same row text.
@@ -138,13 +137,6 @@ def _tool(name: str, url: str | None, *args: str) -> str:
     return done.stdout
 
 
-def _failed(what: str, exc: psycopg.Error) -> PostgresError:
-    """Retryable only when the server failed (connection, resources, shutdown)."""
-    outage = isinstance(exc, psycopg.OperationalError) and not exc.sqlstate
-    outage = outage or bool(exc.sqlstate and exc.sqlstate[:2] in _OUTAGE_CLASSES)
-    return PostgresError(f"{what}: {str(exc).strip()}", retryable=outage)
-
-
 @dataclass(frozen=True)
 class Replication:
     """A tenant's schema moved between the servers of `databases` (as their admin)."""
@@ -170,7 +162,7 @@ class Replication:
                 yield conn
         except psycopg.Error as exc:
             msg = f"{what} ({where.schema} on the {where.target} server)"
-            raise _failed(msg, exc) from exc
+            raise postgres_data.failed(msg, exc) from exc
 
     @staticmethod
     def names(where: Location) -> str:

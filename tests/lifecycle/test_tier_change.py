@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from controlplane.service import FAULT_ENV
+from controlplane import service
+from controlplane.service import FAULT_ENV, upgrading
 from tests.lifecycle.conftest import TenantFolder
 from tests.lifecycle.tiering import (
     database_exists,
@@ -201,3 +203,30 @@ def test_a_failed_verification_rolls_back(
     code, output = tenantctl("upgrade", t.tenant_id, "--tier", "enterprise")
     assert code == 0, output
     assert sums(dedicated_url(t), t.schema) == sums(url_of(t, "standard"), t.schema)
+
+
+def test_purge_retired_removes_the_old_copy_once_due(tenant_folder: TenantFolder) -> None:
+    t = tenant_folder
+    _onboard_with_rows(t)
+    code, output = tenantctl("upgrade", t.tenant_id, "--tier", "enterprise")
+    assert code == 0, output
+    session = service.open_session()
+    try:
+        kept = upgrading.purge_retired(session, tenant_ids=[t.tenant_id])
+        assert [(r.tier, r.removed) for r in kept] == [("standard", False)]
+        assert sums(t.shared_url(), t.schema)["events"][0] == 200  # still there, read-only
+
+        due = kept[0].due + timedelta(seconds=1)
+        removed = upgrading.purge_retired(session, tenant_ids=[t.tenant_id], now=due)
+        again = upgrading.purge_retired(session, tenant_ids=[t.tenant_id], now=due)
+    finally:
+        session.store.engine.dispose()
+
+    assert [(r.tier, r.removed) for r in removed] == [("standard", True)]
+    assert again == []
+    assert sums(t.shared_url(), t.schema) == {}  # the retired schema is gone...
+    assert workspace_resources(t, "shared-schema") == 0
+    with t.app_connect(dedicated=True) as conn:  # ...the tenant and its roles are not
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (200,)
+    code, output = tenantctl("audit", "--tenant", t.tenant_id, "-o", "json")
+    assert "tier-change.retired-purged" in output
