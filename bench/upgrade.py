@@ -16,18 +16,24 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pgserver
-import psycopg
-from psycopg import conninfo, sql
+# bench/kubernetes.py would shadow the `kubernetes` client package the drivers import:
+# take bench/ (the script's folder, first on the path) off it.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from controlplane import service
-from controlplane.drivers import postgres, postgres_dump
-from controlplane.service import lifecycle, upgrading
-from controlplane.state import database
+import pgserver  # noqa: E402
+import psycopg  # noqa: E402
+from psycopg import conninfo, sql  # noqa: E402
+
+from controlplane import service  # noqa: E402
+from controlplane.drivers import postgres, postgres_dump  # noqa: E402
+from controlplane.service import lifecycle, upgrading  # noqa: E402
+from controlplane.state import database  # noqa: E402
 
 TENANT = "bench-up"
 SCHEMA = "tenant_bench_up"
@@ -61,7 +67,7 @@ def _fill(shared: str, rows: int) -> None:
         conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, sql.Identifier(APP)))
         conn.execute(
             sql.SQL(
-                "INSERT INTO {} (sku, total) SELECT 'sku-' || (g % 5000), (g % 100000) / 100.0"
+                "INSERT INTO {} (sku, total) SELECT 'sku-' || (g %% 5000), (g %% 100000) / 100.0"
                 " FROM generate_series(1, %s) g"
             ).format(table),
             (rows,),
@@ -117,6 +123,12 @@ def main() -> None:
         if outcome.exit_code or moved is None:
             msg = f"tier change failed: {outcome.message}"
             raise SystemExit(msg)
+        steps = session.store.load_steps(outcome.operation_id)
+        frozen = {
+            name: round((r.finished_at - r.started_at).total_seconds(), 3)
+            for name, r in steps.items()
+            if r.started_at and r.finished_at
+        }
         dump_restore = _dump_restore(uri, shared)
         session.store.engine.dispose()
     print(
@@ -131,6 +143,7 @@ def main() -> None:
                 "target_freeze_s_max": 2.0,
                 "dump_restore_s": round(dump_restore, 3),
                 "dump_restore_rows_per_s": round(args.rows / dump_restore),
+                "step_s": frozen,
             }
         )
     )
