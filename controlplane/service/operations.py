@@ -65,7 +65,7 @@ def run(session: Session, kind: str, source: TenantSource, platform: PlatformCon
         return kind == onboarding.KIND and planning.standing(state, wanted) == "unchanged"
 
     # The spec goes with the operation too: an unfinished tier change resumes with it.
-    context = {**session.recorded_context(ctx.source_file, platform), "tenant": _spec(source)}
+    context = {**session.recorded_context(ctx.source_file, platform), "spec": _spec(source)}
     request = Request(
         kind,
         ctx,

@@ -76,7 +76,7 @@ def unfinished_tier_change(session: Session, tenant_id: str) -> TenantSource | N
     if newest[0]["status"] not in {status.value for status in UNFINISHED}:
         return None
     context = newest[0]["context"] or {}
-    spec = Tenant.model_validate(context["tenant"])
+    spec = Tenant.model_validate(context["spec"])
     return TenantSource(spec, str(context.get("source_file") or ""), "")
 
 
