@@ -320,8 +320,12 @@ _CONDITIONS: dict[str, tuple[str, str, str, str]] = {
     "applied": ("True", "False", "False", "Converged"),
     "unchanged": ("True", "False", "False", "Converged"),
     "repaired": ("True", "False", "False", "DriftRepaired"),
+    "observed": ("True", "False", "False", "Observed"),
+    "drifted": ("False", "False", "False", "DriftObserved"),
     "suspended": ("False", "False", "False", "Suspended"),
     "interrupted": ("False", "True", "False", "WaitingRetry"),
+    "queued": ("False", "True", "False", "Queued"),
+    "backing-off": ("False", "False", "True", "BackingOff"),
     "reconciling": ("False", "True", "False", "Progressing"),
     "invalid": ("False", "False", "True", "InvalidSpec"),
 }
@@ -341,7 +345,7 @@ def _status(obj: Mapping[str, Any], report: _Report) -> Obj:
     wanted = {
         "Ready": (ready, reason),
         "Reconciling": (reconciling, reason),
-        "Drifted": ("False", "DriftRepaired" if report.action == "repaired" else "InSync"),
+        "Drifted": _drifted(report.action),
         "Failed": (failed, reason),
     }
     previous = {c.get("type"): c for c in old.get("conditions") or []}
@@ -359,6 +363,13 @@ def _status(obj: Mapping[str, Any], report: _Report) -> Obj:
     if observed is not None:
         status["observedGeneration"] = observed
     return status
+
+
+def _drifted(action: str) -> tuple[str, str]:
+    """Drift an observe-only tenant keeps is `True`; repaired or none is `False`."""
+    if action == "drifted":
+        return "True", "DriftObserved"
+    return "False", "DriftRepaired" if action == "repaired" else "InSync"
 
 
 def _progress(obj: Mapping[str, Any], step: str) -> Obj:
