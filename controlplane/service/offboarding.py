@@ -22,7 +22,7 @@ from controlplane.errors import ConflictError, NotFoundError
 from controlplane.flows import offboarding
 from controlplane.models.operations import UNFINISHED
 from controlplane.models.tenants import Tenant
-from controlplane.service import lifecycle, operations
+from controlplane.service import lifecycle, operations, upgrading
 from controlplane.service.sessions import Session
 from controlplane.steps import exporting
 
@@ -152,7 +152,9 @@ def purge(
     """Remove deleted tenants past their purge date (or those named, if they are).
 
     A tenant without a verified export is refused (audited) unless `without_export`
-    (audited too). The others run the purge flow one after another.
+    (audited too). The others run the purge flow one after another, each after the
+    copies a tier change retired for it are removed (whatever their own date). Unnamed,
+    a purge also removes every other tenant's retired copies that are past their date.
     """
     outcomes = []
     for candidate in purgeable(session, tenant_ids):
@@ -169,7 +171,10 @@ def purge(
             continue
         if candidate.unexported:
             session.store.audit("purge.without_export", tenant_id, {"confirmed": True})
+        upgrading.purge_retired(session, tenant_ids=[tenant_id], force=True)
         outcomes.append(_run_recorded(session, tenant_id, PURGE))
+    if tenant_ids is None:
+        upgrading.purge_retired(session, now=session.clock())
     return outcomes
 
 

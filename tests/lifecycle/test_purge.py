@@ -168,3 +168,25 @@ def test_kill_after_every_purge_step_then_purge_again_converges(
     assert receipt["detail"]["export"]["checksum"] == export["checksum"]
     operations = json.loads(tenantctl("describe", t.tenant_id, "-o", "json")[1])["operations"]
     assert [o["status"] for o in operations if o["kind"] == "purge"] == ["succeeded"]
+
+
+@pytest.mark.slow
+def test_purge_of_an_upgraded_tenant_removes_its_retired_copy_too(
+    tenant_folder: TenantFolder,
+) -> None:
+    t = tenant_folder
+    write_tenant(t.folder, t.tenant_id, source="./data/", lifecycle=DUE)
+    assert tenantctl("create", "-f", str(t.file))[0] == 0
+    code, output = tenantctl("upgrade", t.tenant_id, "--tier", "enterprise")
+    assert code == 0, output
+    assert t.admin_count("customers") == 3  # the standard schema, kept read-only
+    assert tenantctl("delete", t.tenant_id, "--yes")[0] == 0
+
+    code, output = tenantctl("purge", t.tenant_id, "--yes")
+
+    assert code == 0, output
+    assert_gone(t)  # the retired schema in the shared database too
+    with psycopg.connect(t.shared_url()) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (t.schema,))
+        assert found.fetchall() == []  # and the dedicated database
+    assert "tier-change.retired-purged" in audit_actions(t.tenant_id)
