@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
+command -v wrk >/dev/null || need+=(wrk)  # the load generator of bench/resolve.py
 command -v terraform >/dev/null || { echo "terraform is not installed (expected 1.11.x on PATH)" >&2; }
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -65,6 +65,7 @@ def create_app(session: Session, platform: Any, *, audit_every: float = 10.0) ->
     )
     app.state.services = services
     problems.install(app)
-    for module in (health, tenants, mutations, credentials, resolve, scoped):
+    # The resolver first: it is on every request's path, and routes are matched in order.
+    for module in (resolve, health, tenants, mutations, credentials, scoped):
         app.include_router(module.router)
     return app

@@ -18,8 +18,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=schemas.Health)
-def healthz() -> dict[str, str]:
-    """The process answers (it does not look at the state store)."""
+async def healthz() -> dict[str, str]:
+    """The process answers (it does not look at the state store, nor take a thread)."""
     return {"status": "ok"}
 
 

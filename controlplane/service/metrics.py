@@ -167,13 +167,14 @@ class Metrics:
             buckets=_RESOLVE_BUCKETS,
             registry=self.registry,
         )
-        for outcome in OUTCOMES:  # every series exists from the start, at 0
-            self.resolver_requests.labels(outcome=outcome)
+        # Every series exists from the start, at 0, bound once (no label lookup per request).
+        self._by_outcome = {o: self.resolver_requests.labels(outcome=o) for o in OUTCOMES}
         self.registry.register(_StateCollector(session, platform))
 
     def observe_decision(self, decision: Decision, seconds: float) -> None:
         """Count one resolver decision and its latency."""
-        self.resolver_requests.labels(outcome=decision.outcome).inc()
+        counter = self._by_outcome.get(decision.outcome)
+        (counter or self.resolver_requests.labels(outcome=decision.outcome)).inc()
         self.resolver_latency.observe(seconds)
 
     def render(self) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -46,6 +47,12 @@ _NOT_ROUTED = {"suspended": "suspended", "deleted": "deleted"}
 _MAX_HOST = 253
 
 
+# Labels of lowercase letters, digits and inner hyphens (none at positions 3-4, so no
+# A-label): IDNA maps them to themselves, so they skip the costly `idna.encode`.
+_LABEL = r"(?!..--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PLAIN_HOST = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
+
+
 def normalise_host(raw: str) -> str:
     """`Shop.Example.COM.:443` -> `shop.example.com`; Unicode labels to their IDNA (xn--) form.
 
@@ -58,10 +65,13 @@ def normalise_host(raw: str) -> str:
     elif host.count(":") == 1:
         host = host.partition(":")[0]
     host = host.rstrip(".").lower()
-    try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii") if host else ""
-    except idna.IDNAError as exc:
-        raise _invalid(raw, str(exc)) from exc
+    if _PLAIN_HOST.match(host):  # what nearly every request sends: IDNA would not change it
+        ascii_host = host
+    else:
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii") if host else ""
+        except idna.IDNAError as exc:
+            raise _invalid(raw, str(exc)) from exc
     if not ascii_host or len(ascii_host) > _MAX_HOST:
         raise _invalid(raw, "empty or longer than 253 characters")
     return ascii_host

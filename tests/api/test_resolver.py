@@ -35,7 +35,18 @@ def test_normalise_host(reason: str, raw: str, want: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", ".", "a b.example", "x" * 300, "bad_label..example", "[::1]:8080"]
+    "raw",
+    [
+        "",
+        ".",
+        "a b.example",
+        "x" * 300,
+        "bad_label..example",
+        "[::1]:8080",
+        "ab--cd.example",  # hyphens at 3-4 without xn--: the fast path leaves it to IDNA
+        "-shop.example",
+        ("x" * 64) + ".example",
+    ],
 )
 def test_not_a_hostname_is_a_config_error(raw: str) -> None:
     with pytest.raises(service.ControlPlaneError) as caught:
