@@ -10,8 +10,8 @@ only; the flows are in `controlplane.service.lifecycle`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
@@ -82,13 +82,20 @@ class StepProgress:
         return table
 
 
-def _live(console: Console, progress: StepProgress) -> Live:
-    return Live(
+@contextmanager
+def _live(console: Console, progress: StepProgress) -> Iterator[None]:
+    live = Live(
         get_renderable=lambda: Group(progress.render()) if progress.began else Group(),
         console=console,
         refresh_per_second=8,
         transient=False,
     )
+    try:
+        with live:
+            yield
+    finally:
+        if not console.is_terminal:  # rich leaves a piped Live's last frame unterminated
+            console.line()
 
 
 def register(

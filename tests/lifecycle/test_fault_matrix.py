@@ -7,6 +7,8 @@ no row lost.
 (TENANTCTL_FAULT_KILL_IN_STEP), which makes the re-run repeat the step. Each flow lists
 how to bring a tenant to where the command starts, the command, and the status it ends
 in; the steps come from the flow registry, so a new step is covered without editing this.
+Upgrade and downgrade have their own matrix (test_tier_change_faults.py: the directions
+alternate, each undoing the other, and the data is compared on both databases).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""`kill -9` a tier change right after every step boundary, re-run it, and check it
-converges: the data equal on both sides, the tenant on its new tier, and no slot,
-publication or subscription left behind. Upgrades and downgrades alternate, so each
-boundary of both directions is hit (the steps come from the flow registry)."""
+"""`kill -9` a tier change right after every step boundary and inside every step (after
+its side effect, before its record), re-run it, and check it converges: the data equal on
+both sides, the tenant on its new tier, and no slot, publication or subscription left
+behind. Upgrades and downgrades alternate, so each step of both directions is hit (the
+steps come from the flow registry)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import pytest
 
 from controlplane import service
-from controlplane.service import FAULT_ENV, lifecycle, upgrading
+from controlplane.service import FAULT_ENV, FAULT_IN_STEP_ENV, lifecycle, upgrading
 from tests.lifecycle.conftest import TenantFolder
 from tests.lifecycle.tiering import leftovers, recorded_tier, sums, tenantctl, url_of
 
@@ -31,9 +32,10 @@ def _steps(t: TenantFolder) -> list[str]:
         session.store.engine.dispose()
 
 
+@pytest.mark.parametrize("failpoint", [FAULT_ENV, FAULT_IN_STEP_ENV], ids=["boundary", "inside"])
 @pytest.mark.parametrize("start", ["standard", "enterprise"])
-def test_kill_after_every_step_then_rerun_converges(
-    tenant_folder: TenantFolder, cli_env: dict[str, str], start: str
+def test_kill_at_every_step_then_rerun_converges(
+    tenant_folder: TenantFolder, cli_env: dict[str, str], start: str, failpoint: str
 ) -> None:
     t = tenant_folder
     if start == "enterprise":
@@ -51,7 +53,7 @@ def test_kill_after_every_step_then_rerun_converges(
         command = "upgrade" if target == "enterprise" else "downgrade"
         crashed = subprocess.run(
             [*TENANTCTL, command, t.tenant_id, "--tier", target],
-            env={**cli_env, FAULT_ENV: step},
+            env={**cli_env, failpoint: step},
             capture_output=True,
             text=True,
             timeout=300,
