@@ -1,5 +1,5 @@
-"""Platform mutations: create, update, suspend, resume, export, delete, restore (operators
-and up) and purge (admins); 202 with an operation URL.
+"""Platform mutations: create, update, suspend, resume, upgrade, downgrade, export, delete,
+restore (operators and up) and purge (admins); 202 with an operation URL.
 
 Each runs in the background through `service.submitting` (the same lifecycle functions
 as the CLI) and answers once its operation is recorded. Every attempt, accepted or
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, schemas
@@ -346,3 +347,51 @@ async def purge_tenant(  # noqa: PLR0913, PLR0917 - FastAPI injects each
             tenant_id, actor=caller.actor, without_export=without_export
         ),
     )
+
+
+class TierChange(BaseModel):
+    """The tier to move a tenant to."""
+
+    model_config = {"json_schema_extra": {"examples": [{"tier": "enterprise"}]}}
+    tier: str = Field(description="standard, enterprise or premium.")
+
+
+def _tier_route(action: str, *, up: bool) -> None:
+    """`POST /v1/tenants/{tenant_id}/upgrade|downgrade`: a tier change with the data."""
+
+    async def route(  # noqa: PLR0913, PLR0917 - FastAPI injects each
+        tenant_id: str,
+        wanted: TierChange,
+        request: Request,
+        response: Response,
+        svc: Svc,
+        caller: Operator,
+    ) -> dict[str, Any]:
+        return await accept(
+            request,
+            response,
+            caller,
+            f"api.tenant.{action}",
+            start=lambda: svc.submissions.change_tier(
+                tenant_id, wanted.tier, actor=caller.actor, up=up
+            ),
+        )
+
+    route.__doc__ = (
+        f"Move the tenant to a tier {'above' if up else 'below'} its own (`tenantctl {action}"
+        "`): provision the target, copy the data online, verify it, cut over; the old copy "
+        "stays read-only until its retention ends."
+    )
+    router.add_api_route(
+        f"/tenants/{{tenant_id}}/{action}",
+        route,
+        methods=["POST"],
+        name=f"{action}_tenant",
+        status_code=202,
+        response_model=schemas.Accepted,
+        responses=_PROBLEMS,
+    )
+
+
+_tier_route("upgrade", up=True)
+_tier_route("downgrade", up=False)

@@ -31,7 +31,7 @@ from controlplane.errors import (
     StepFailedError,
 )
 from controlplane.models.platform import PlatformConfig
-from controlplane.service import lifecycle, offboarding, operations, planning
+from controlplane.service import lifecycle, offboarding, operations, planning, upgrading
 from controlplane.service.sessions import Session
 from controlplane.state.store import Store
 from controlplane.steps.records import spec_fingerprint
@@ -207,6 +207,20 @@ class Submissions:
         """
         self.session.store.get_tenant(tenant_id)
         return self._start(tenant_id, actor, lambda worker: lifecycle.resume(worker, tenant_id))
+
+    def change_tier(self, tenant_id: str, tier: str, *, actor: str, up: bool) -> Accepted:
+        """Move a tenant and its data to `tier` (`tenantctl upgrade|downgrade`), which must
+        lie above (`up`) or below its tier.
+
+        Raises:
+            NotFoundError: the tenant is not recorded.
+            ConfigError: no tier, the wrong direction, or its limits exceed the tier.
+            ConflictError: already on it, not active, another change unfinished, or locked.
+        """
+        upgrading.check_direction(self.session, tenant_id, tier, up=up)
+        return self._start(
+            tenant_id, actor, lambda worker: upgrading.change_tier(worker, tenant_id, tier)
+        )
 
     def delete(self, tenant_id: str, *, actor: str, force: bool = False) -> Accepted:
         """Delete a tenant (`tenantctl delete`): traffic off, a verified export, `deleted`.

@@ -106,3 +106,36 @@ def test_export_delete_and_restore_through_the_api(served: Api) -> None:
     restored = client.post("/v1/tenants/bluebird/restore", headers=operator)
     assert _follow(client, restored, operator)["status"] == "succeeded"
     assert client.get("/v1/tenants/bluebird", headers=operator).json()["status"] == "active"
+
+
+def test_tier_change_refusals_name_the_tier_and_are_audited(served: Api) -> None:
+    served.record("bluebird-books.yaml")  # standard
+    operator = served.as_(served.operator)
+    viewer = served.client.post(
+        "/v1/tenants/bluebird/upgrade",
+        json={"tier": "enterprise"},
+        headers=served.as_(served.viewer),
+    )
+    _refused(served, viewer, 403, "auth.denied")
+    gold = served.client.post(
+        "/v1/tenants/bluebird/upgrade", json={"tier": "gold"}, headers=operator
+    )
+    entry = _refused(served, gold, 422, "api.tenant.upgrade")
+    assert entry["detail"]["outcome"] == "refused"  # type: ignore[index]
+    assert gold.json()["errors"][0]["field"] == "--tier"
+    wrong_way = served.client.post(
+        "/v1/tenants/bluebird/downgrade", json={"tier": "enterprise"}, headers=operator
+    )
+    assert (wrong_way.status_code, wrong_way.json()["exit_code"]) == (422, 2)
+    assert "use `tenantctl upgrade`" in wrong_way.json()["detail"]
+    same = served.client.post(
+        "/v1/tenants/bluebird/upgrade", json={"tier": "standard"}, headers=operator
+    )
+    _refused(served, same, 409, "api.tenant.upgrade")
+    missing = served.client.post(
+        "/v1/tenants/nobody/upgrade", json={"tier": "premium"}, headers=operator
+    )
+    assert (missing.status_code, missing.json()["exit_code"]) == (404, 3)
+    no_body = served.client.post("/v1/tenants/bluebird/upgrade", headers=operator)
+    assert no_body.status_code == 422
+    assert served.session.store.get_tenant("bluebird")["tier"] == "standard"
