@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from controlplane.config.loading import TenantSource
@@ -167,7 +167,7 @@ def purge_retired(
 
     Returns every retired copy still on record, removed by this run or not yet due.
     """
-    moment = now or datetime.now(UTC)
+    moment = now or session.clock()
     done = session.store.latest_done(list(tenant_ids) if tenant_ids is not None else None)
     found: list[Retired] = []
     for tenant_id, steps in sorted(done.items()):

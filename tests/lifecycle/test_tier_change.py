@@ -230,3 +230,28 @@ def test_purge_retired_removes_the_old_copy_once_due(tenant_folder: TenantFolder
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (200,)
     code, output = tenantctl("audit", "--tenant", t.tenant_id, "-o", "json")
     assert "tier-change.retired-purged" in output
+
+
+def test_purge_of_a_tenant_removes_its_retired_copy_and_roles(tenant_folder: TenantFolder) -> None:
+    t = tenant_folder
+    t.file.write_text(
+        t.file.read_text().replace(
+            "{deletion_protection: false}", "{deletion_protection: false, retention_days: 0}"
+        )
+    )
+    _onboard_with_rows(t)
+    assert tenantctl("upgrade", t.tenant_id, "--tier", "enterprise")[0] == 0
+    code, output = tenantctl("delete", t.tenant_id, "--yes")
+    assert code == 0, output
+
+    code, output = tenantctl("purge", t.tenant_id, "--yes")
+
+    assert code == 0, output
+    assert workspace_resources(t, "shared-schema") == 0  # the retired copy...
+    assert workspace_resources(t, "dedicated-db-postgres") == 0  # ...and the tenant
+    assert sums(t.shared_url(), t.schema) == {} and not database_exists(t)
+    with psycopg.connect(t.shared_url()) as conn:
+        roles = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{t.schema}\\_%",)
+        ).fetchall()
+    assert roles == []
