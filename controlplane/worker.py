@@ -42,8 +42,13 @@ class Options:
 
 
 def run(session: service.Session, options: Options) -> None:
-    """Work the queue until SIGTERM/SIGINT (the session's holder holds the leases)."""
-    asyncio.run(_work(session, options))
+    """Work the queue until SIGTERM/SIGINT (the session's holder holds the leases).
+
+    Raises:
+        ControlPlaneError: (exit 5) the state store went away.
+    """
+    with service.queueing.translated():
+        asyncio.run(_work(session, options))
 
 
 async def _work(session: service.Session, options: Options) -> None:
@@ -75,6 +80,9 @@ async def _work(session: service.Session, options: Options) -> None:
         )
         recovery = asyncio.create_task(_recover(app, options.stalled_after))
         loop = asyncio.get_running_loop()
+        # A job whose end could not be recorded (the store went away) is recovered later;
+        # its unretrieved exception is no news for the log.
+        loop.set_exception_handler(lambda _loop, context: log.debug("%s", context["message"]))
 
         def stop() -> None:
             session.cancel.set()  # running operations stop at the next step boundary
@@ -96,5 +104,5 @@ async def _recover(app: procrastinate.App, stalled_after: float) -> None:
         try:
             await service.queueing.recover_stalled(app, stalled_after=stalled_after)
         except exceptions.ConnectorException as exc:  # the store is down: try again later
-            log.warning("looking for stalled jobs failed: %s", exc)
+            log.warning("looking for stalled jobs failed: %s", exc.__cause__ or exc)
         await asyncio.sleep(stalled_after / 3)

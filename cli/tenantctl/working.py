@@ -62,10 +62,22 @@ def register(app: typer.Typer, run: Runner, progress: Callable[[StepEvent], None
         Example: tenantctl worker --concurrency 4
         """
         session = run(lambda: service.open_session(lock_wait=lock_timeout, on_event=progress))
-        logging.getLogger("controlplane.worker").setLevel(logging.INFO)
+        _log_like_the_cli()
         options = worker.Options(
             name=name or f"worker@{socket.gethostname()}",
             concurrency=concurrency,
             stalled_after=stalled_after,
         )
         run(lambda: worker.run(session, options))
+
+
+def _log_like_the_cli() -> None:
+    """A line per operation; the queue library's own warnings through the same handler
+    (one line each, tracebacks only with --debug), not Python's bare fallback."""
+    ours = logging.getLogger("controlplane")
+    logging.getLogger("controlplane.worker").setLevel(logging.INFO)
+    for name in ("procrastinate", "psycopg.pool"):
+        library = logging.getLogger(name)
+        library.handlers = list(ours.handlers)
+        library.setLevel(min(ours.level, logging.WARNING))
+        library.propagate = False

@@ -29,7 +29,16 @@ from controlplane.state import lookups, queue
 from controlplane.state.store import Store
 from controlplane.steps.records import spec_fingerprint
 
-__all__ = ["QUEUE", "RETRY_LATER", "TASK", "enqueue", "perform", "recover_stalled", "worker_app"]
+__all__ = [
+    "QUEUE",
+    "RETRY_LATER",
+    "TASK",
+    "enqueue",
+    "perform",
+    "recover_stalled",
+    "translated",
+    "worker_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,8 @@ _LATER = "retry-later"
 _UNFINISHED = frozenset(s.value for s in UNFINISHED)
 TASK = queue.TASK
 QUEUE = queue.QUEUE
+# The queue's connection failures as a state store outage (exit 5), for the worker.
+translated = queue.translated
 
 
 def enqueue(session: Session, kind: str, source: TenantSource, platform: PlatformConfig) -> Outcome:

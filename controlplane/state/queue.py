@@ -19,15 +19,17 @@ supersedes this one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import procrastinate
 import sqlalchemy as sa
 from procrastinate import exceptions, jobs
 
-from controlplane.errors import ConflictError
+from controlplane.errors import ConflictError, PostgresError
 
-__all__ = ["QUEUE", "TASK", "defer", "recover_stalled", "waiting", "worker_app"]
+__all__ = ["QUEUE", "TASK", "defer", "recover_stalled", "translated", "waiting", "worker_app"]
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,18 @@ async def recover_stalled(app: procrastinate.App, *, stalled_after: float) -> li
         log.warning("job %s (%s) of a dead worker is back in the queue", job.id, job.lock)
         recovered.append(job.id)
     return recovered
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """procrastinate's connection failures as the state store outage they are (exit 5)."""
+    try:
+        yield
+    except exceptions.ConnectorException as exc:
+        cause = exc.__cause__ or exc
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        msg = (
+            f"the worker lost the state store: {reason} — restart it once the store is back "
+            "(TENANTCTL_DATABASE_URL); its operations are queued again for the workers"
+        )
+        raise PostgresError(msg, retryable=True) from exc

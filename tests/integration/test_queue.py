@@ -17,8 +17,10 @@ import psycopg
 import pytest
 import yaml
 from psycopg.rows import dict_row
+from typer.testing import CliRunner
 
 from controlplane import service
+from tenantctl.main import app
 from tests.conftest import EXAMPLES
 from tests.fakes.kube_fixtures import FakeCluster
 from tests.lifecycle.conftest import write_tenant
@@ -201,3 +203,14 @@ def test_a_transient_failure_is_queued_again_for_its_next_attempt_not_slept_on(
         (queued.operation_id, due)
     ]
     assert todo[0]["id"] != taken
+
+
+def test_a_worker_without_its_state_store_exits_5_and_shows_no_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TENANTCTL_DATABASE_URL", "postgresql://ops:hunter2@127.0.0.1:1/state")
+    monkeypatch.setenv("TENANTCTL_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 5, result.output
+    assert "cannot reach the state store" in result.output
+    assert "hunter2" not in result.output
