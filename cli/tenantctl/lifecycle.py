@@ -94,7 +94,8 @@ def _live(console: Console, progress: StepProgress) -> Iterator[None]:
         with live:
             yield
     finally:
-        if not console.is_terminal:  # rich leaves a piped Live's last frame unterminated
+        # Rich leaves a piped Live's last frame unterminated (a refused run drew none).
+        if not console.is_terminal and progress.began:
             console.line()
 
 
@@ -165,6 +166,15 @@ class ProgressCommands:
             outcome = self._call(func)
         self._report(outcome)
         return outcome
+
+    def _remotely(self, kind: str, method: str, path: str, **options: Any) -> bool:
+        """With `--server`: run the command's request through the API and follow it (True);
+        else False: the caller runs it locally."""
+        api = self._remote()
+        if api is None:
+            return False
+        self._follow(api, kind, method, path, **options)
+        return True
 
     def _follow(self, api: Remote, kind: str, method: str, path: str, **options: Any) -> None:
         """Submit a mutation to the API, then show its steps as they run, like `_with_progress`."""

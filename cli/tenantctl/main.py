@@ -75,7 +75,10 @@ _state: dict[str, Any] = {"debug": False, "server": None, "remote": None}
 T = TypeVar("T")
 # What `--server` runs through the API; every other command refuses it (exit 2).
 REMOTE_COMMANDS = frozenset(
-    {"get", "describe", "audit", "verify", "create", "suspend", "resume", "login", "schema", "crd"}
+    {
+        *("get", "describe", "audit", "verify", "create", "suspend", "resume"),
+        *("export", "delete", "restore", "login", "schema", "crd"),
+    }
 )
 
 
@@ -554,7 +557,7 @@ serving.register(app, _run)
 
 # create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err, remote=_remote)
-_offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err), out)
+_offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err, _remote), out)
 
 # crd, migrate, and reconcile --source kubernetes (cli/tenantctl/deployment.py).
 _deployment.register(app, run=_run)

@@ -63,7 +63,10 @@ class _Commands:
 
         Example: tenantctl export tenant-100
         """
-        self._one(tenant, offboarding.EXPORT, lock_timeout, lambda s: offboarding.export(s, tenant))
+        if not self._shell._remotely(offboarding.EXPORT, "POST", f"/v1/tenants/{tenant}/export"):
+            self._one(
+                tenant, offboarding.EXPORT, lock_timeout, lambda s: offboarding.export(s, tenant)
+            )
 
     def delete(
         self,
@@ -88,21 +91,24 @@ class _Commands:
             self._confirm(question, yes, required=True)
         else:
             self._confirm(f"delete tenant '{tenant}' (its traffic stops)?", yes, required=False)
-        self._one(
-            tenant,
-            offboarding.DELETE,
-            lock_timeout,
-            lambda s: offboarding.delete(s, tenant, force=force),
-        )
+        path, query = f"/v1/tenants/{tenant}", {"force": str(force).lower()}
+        if not self._shell._remotely(offboarding.DELETE, "DELETE", path, params=query):
+            self._one(
+                tenant,
+                offboarding.DELETE,
+                lock_timeout,
+                lambda s: offboarding.delete(s, tenant, force=force),
+            )
 
     def restore(self, tenant: Tenant, lock_timeout: LockTimeout = 30.0) -> None:
         """Bring a deleted, not yet purged tenant back: login, network, DNS, active.
 
         Example: tenantctl restore corner-cafe
         """
-        self._one(
-            tenant, offboarding.RESTORE, lock_timeout, lambda s: offboarding.restore(s, tenant)
-        )
+        if not self._shell._remotely(offboarding.RESTORE, "POST", f"/v1/tenants/{tenant}/restore"):
+            self._one(
+                tenant, offboarding.RESTORE, lock_timeout, lambda s: offboarding.restore(s, tenant)
+            )
 
     def purge(
         self,

@@ -68,6 +68,17 @@ def test_remote_commands_answer_like_local_ones(cli_env: dict[str, str], tmp_pat
         refused = remote("resume", "bluebird", token=viewer)
         assert refused.exit_code == 8
         assert "needs 'operator'" in refused.stderr
+        _same(_tenantctl("export", "bluebird"), remote("export", "bluebird"))
+        deleted = remote("delete", "bluebird", "--yes")
+        assert deleted.exit_code == 0, deleted.output
+        assert "tenant 'bluebird': succeeded" in deleted.stderr
+        _same(_tenantctl("delete", "bluebird", "--yes"), remote("delete", "bluebird", "--yes"))
+        restored = remote("restore", "bluebird")
+        assert restored.exit_code == 0, restored.output
+        assert (
+            _tenantctl("get", "bluebird", "-o", "json").stdout
+            == remote("get", "bluebird", "-o", "json").stdout
+        )
 
 
 @pytest.mark.slow
