@@ -82,7 +82,8 @@ def perform(session: Session, operation_id: str) -> Outcome:
 
     Acts as the actor who queued it (the audit log names them); the session's holder
     (this worker) holds the lease. An operation finished or superseded meanwhile is
-    left as it is.
+    left as it is; one that a newer operation of the tenant replaces is superseded
+    (outcome `unchanged`).
     """
     row = lookups.operation(session.store.engine, operation_id)
     tenant_id = str(row["tenant_id"])
@@ -103,6 +104,9 @@ def perform(session: Session, operation_id: str) -> Outcome:
             here.steps(str(row["kind"]), platform),
             fingerprint=str(row["spec_fingerprint"]),
             context=context,
+            # Checked under the lease: a newer operation of the tenant (queued while this
+            # job was being taken) supersedes this one, and its own job runs next.
+            done_already=lambda: here.store.supersede_if_newer(operation_id),
         )
         outcome = here.operator().run(request)
     except ControlPlaneError as exc:  # before the operation began: its drivers, the store

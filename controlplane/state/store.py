@@ -409,6 +409,35 @@ class Store:
             _insert_audit(conn, self.actor, AuditEntry("operation.queued", tenant_id, detail))
         return _operation(values)
 
+    def supersede_if_newer(self, operation_id: str) -> bool:
+        """Supersede the operation if its tenant has a newer unfinished one (a later wish).
+
+        A queue worker asks this under the tenant's lease before it runs a job: the
+        newer operation's own job comes next and would undo an older spec applied now.
+        """
+        mine = operations.alias("mine")
+        newer = (
+            sa.select(operations.c.id)
+            .where(
+                operations.c.tenant_id == mine.c.tenant_id,
+                operations.c.created_at > mine.c.created_at,
+                operations.c.status.in_([s.value for s in UNFINISHED]),
+            )
+            .exists()
+        )
+        with self._tx() as conn:
+            found = conn.execute(
+                sa.select(mine.c.id).where(mine.c.id == operation_id, newer)
+            ).first()
+            if found is None:
+                return False
+            conn.execute(
+                operations.update()
+                .where(operations.c.id == operation_id)
+                .values(status=OperationStatus.SUPERSEDED.value, finished_at=_now())
+            )
+        return True
+
     def fail_queued(self, operation_id: str, message: str) -> None:
         """Mark a still queued operation failed: it could not begin (no lease to fence)."""
         with self._tx() as conn:

@@ -214,3 +214,24 @@ def test_a_worker_without_its_state_store_exits_5_and_shows_no_password(
     assert result.exit_code == 5, result.output
     assert "cannot reach the state store" in result.output
     assert "hunter2" not in result.output
+
+
+def test_a_job_whose_tenant_got_a_newer_operation_meanwhile_supersedes_its_own(
+    configs: Path, submitter: service.Session, cli_env: dict[str, str]
+) -> None:
+    write_tenant(configs, "wq-h")
+    (older,) = queue(submitter, configs)
+    worker = service.open_session(actor="worker")
+    asyncio.run(_take(service.queueing.worker_app(worker)))  # its job runs: no job waits
+    changed = (configs / "wq-h.yaml").read_text().replace("Lifecycle wq-h", "Renamed")
+    (configs / "wq-h.yaml").write_text(changed)
+    (newer,) = queue(submitter, configs)
+    assert newer.action == "queued"
+
+    outcome = service.queueing.perform(worker, older.operation_id)
+
+    assert outcome.status == "unchanged"
+    assert service.listing.operation(worker, older.operation_id)["status"] == "superseded"
+    assert service.listing.operation(worker, newer.operation_id)["status"] == "queued"
+    todo = [j for j in jobs(cli_env["TENANTCTL_DATABASE_URL"]) if j["status"] == "todo"]
+    assert [j["args"]["operation_id"] for j in todo] == [newer.operation_id]
