@@ -42,7 +42,9 @@ def store(cli_env: dict[str, str]) -> Iterator[Store]:
 
 
 def _worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [*TENANTCTL, "worker", "--name", name, "--concurrency", "2", "--stalled-after", "3"]
+    # A dead worker's jobs come back within about 13 s; much less would take a live worker
+    # whose heartbeat a loaded machine delays for dead (its lease still keeps others out).
+    command = [*TENANTCTL, "worker", "--name", name, "--concurrency", "2", "--stalled-after", "10"]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
