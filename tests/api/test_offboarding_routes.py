@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from controlplane import service
 from tests.api.conftest import Api, mint
 from tests.conftest import EXAMPLES
 
@@ -139,3 +143,36 @@ def test_tier_change_refusals_name_the_tier_and_are_audited(served: Api) -> None
     no_body = served.client.post("/v1/tenants/bluebird/upgrade", headers=operator)
     assert no_body.status_code == 422
     assert served.session.store.get_tenant("bluebird")["tier"] == "standard"
+
+
+NEW_ROUTES = [
+    ("put", "/v1/tenants/bluebird"),
+    ("patch", "/v1/tenants/bluebird"),
+    ("delete", "/v1/tenants/bluebird"),
+    ("post", "/v1/tenants/bluebird/upgrade"),
+    ("post", "/v1/tenants/bluebird/downgrade"),
+    ("post", "/v1/tenants/bluebird/restore"),
+    ("post", "/v1/tenants/bluebird/export"),
+    ("post", "/v1/tenants/bluebird/purge"),
+    ("post", "/v1/tenant/bluebird/export"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), NEW_ROUTES)
+def test_new_routes_refuse_revoked_and_expired_tokens(served: Api, method: str, path: str) -> None:
+    served.record("bluebird-books.yaml")
+    scope = {"tenant_id": "bluebird"} if path.startswith("/v1/tenant/") else {"role": "admin"}
+    token, row = service.tokens.create(served.session, "short", ttl=timedelta(hours=1), **scope)  # type: ignore[arg-type]
+    service.tokens.revoke(served.session, row.id)
+    revoked = served.client.request(method, path, headers=served.as_(token), json={"tier": "x"})
+    entry = _refused(served, revoked, 401, "auth.denied")
+    assert "revoked" in str(entry["detail"]["reason"])  # type: ignore[index]
+    expired, _ = service.tokens.create(served.session, "gone", ttl=timedelta(seconds=1), **scope)  # type: ignore[arg-type]
+    with served.session.store.engine.begin() as conn:  # expire it without waiting
+        conn.execute(
+            sa.text("UPDATE api_tokens SET expires_at = :at WHERE name = 'gone'"),
+            {"at": datetime.now(UTC) - timedelta(days=1)},
+        )
+    response = served.client.request(method, path, headers=served.as_(expired), json={})
+    assert "expired" in str(_refused(served, response, 401, "auth.denied")["detail"]["reason"])  # type: ignore[index]
+    assert served.session.store.get_tenant("bluebird")["status"] == "active"
