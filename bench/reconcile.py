@@ -32,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the fake kube-apiserver lives with the tests
 
+from bench import _embedded  # noqa: E402
+
 TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
 RENDER_PLATFORM = """\
 platform:
@@ -149,14 +151,8 @@ def main() -> None:
             result.update(bench_render(env, root, args.tenants))
             result.update(bench_live(env, root, args.live))
         finally:
-            _stop_embedded(root / "data" / "pgdata")
+            _embedded.stop(root / "data" / "pgdata")
     print(json.dumps(result, sort_keys=True))
-
-
-def _stop_embedded(pgdata: Path) -> None:
-    if (pgdata / "PG_VERSION").exists():
-        pgserver = importlib.import_module("pgserver")
-        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
 
 
 if __name__ == "__main__":

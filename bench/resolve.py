@@ -17,7 +17,6 @@ Prints one JSON object. Usage: .venv/bin/python bench/resolve.py [--tenants 1000
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -37,7 +36,9 @@ import sqlalchemy as sa
 # Run as a script, bench/ is first on the path, and bench/kubernetes.py would shadow the SDK.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
 
+from bench import _embedded  # noqa: E402
 from controlplane import service  # noqa: E402
 from controlplane.models.tenants import Tenant  # noqa: E402
 from controlplane.state import tables  # noqa: E402
@@ -209,14 +210,8 @@ def main() -> None:
         try:
             result = bench(root, args)
         finally:
-            _stop_embedded(root / "data" / "pgdata")
+            _embedded.stop(root / "data" / "pgdata")
     print(json.dumps(result, sort_keys=True))
-
-
-def _stop_embedded(pgdata: Path) -> None:
-    if (pgdata / "PG_VERSION").exists():
-        pgserver = importlib.import_module("pgserver")
-        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def main() -> int:
     parser.add_argument("--update-baseline", action="store_true")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = parser.parse_args()
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    # `_name.py` files are helpers the benchmarks share, not benchmarks.
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and p.name[0] != "_")
     if args.names:
         scripts = [s for s in scripts if s.stem in args.names]
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
