@@ -28,6 +28,7 @@ from controlplane.service import ControlPlaneError, StepEvent
 from tenantctl import deployment as _deployment
 from tenantctl import lifecycle as _lifecycle
 from tenantctl import offboarding as _offboarding
+from tenantctl import reconciling as _reconciling
 from tenantctl import remote
 from tenantctl import upgrading as _upgrading
 from tenantctl.output import Format, emit
@@ -37,8 +38,9 @@ __all__ = ["app"]
 
 EXIT_CODES = """
 Exit codes: 0 ok · 1 unexpected error (details with --debug) · 2 invalid input ·
-3 not found · 4 conflict (lock held, name taken) · 5 outside system failed ·
-6 a step failed (see `tenantctl describe TENANT`) · 7 `diff` found differences ·
+3 not found · 4 conflict (lock held, name taken, blast-radius guard) ·
+5 outside system failed ·
+6 a step failed (see `tenantctl describe TENANT`) · 7 `diff`/`drift` found differences ·
 8 not authorised (API tokens) · 130 interrupted (Ctrl-C; the next run resumes).
 """
 
@@ -202,15 +204,32 @@ def _source() -> tuple[Remote | None, Any]:
     return api, None if api else _open()
 
 
+Prune = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete (through the delete flow, export first) recorded tenants whose file "
+        "disappeared from a -f directory; without it they are only marked pending-deletion.",
+    ),
+]
+
+
 @app.command()
-def plan(files: Files, platform: PlatformOpt = None, output: Output = Format.TABLE) -> None:
+def plan(
+    files: Files, platform: PlatformOpt = None, prune: Prune = False, output: Output = Format.TABLE
+) -> None:
     """Show what `apply` would change, per tenant and step. Changes nothing.
+
+    Actions: create, update, tier-change, unchanged, suspended,
+    observed (observe only), and pending-deletion (delete with --prune) for a tenant
+    recorded from a file directly in a -f directory that is gone.
 
     Example: tenantctl plan -f tenant-configs/ -o yaml
     """
     config, sources = _run(lambda: service.inputs.load(files, platform))
     session = _open()
-    plans = _run(lambda: service.planning.plan(session, sources, config))
+    scope = service.fleets.Scope.of(files)
+    plans = _run(lambda: service.planning.plan(session, sources, config, scope=scope, prune=prune))
     rows = [
         {
             "tenant": p.tenant_id,
@@ -258,43 +277,81 @@ def apply(
             help="Queue the operations for `tenantctl worker` and print their ids; run nothing.",
         ),
     ] = False,
+    prune: Prune = False,
+    max_deletions: Annotated[
+        int | None,
+        typer.Option(
+            "--max-deletions",
+            min=0,
+            help="Blast-radius guard: refuse (exit 4, nothing changed) a run that would delete "
+            "or downgrade more tenants than this (default: platform.max_deletions, 1).",
+        ),
+    ] = None,
     output: Output = Format.TABLE,
     out_dir: OutDir = Path("out"),
 ) -> None:
     """Converge every tenant in the files: record, provision, activate.
 
     Idempotent: unchanged tenants cost no remote call, and an interrupted run resumes at
-    the first unfinished step. Two runs on the same tenant never overlap (per-tenant lock).
-    With --reconcile, unchanged tenants are verified too and drift (e.g. a hand-edited
-    NetworkPolicy that `tenantctl diff` reports) is reverted. With --async, each tenant
-    that needs work gets a queued operation (`queued`, with its id and status URL) that
-    the workers run; a tenant with an operation already waiting in the queue fails (exit 4).
+    the first unfinished step. Two runs on the same tenant never overlap (per-tenant lock);
+    one tenant's failure never stops the others, and the exit code is the highest of the
+    failed ones. With --reconcile, unchanged tenants are verified too and drift (e.g. a
+    hand-edited NetworkPolicy that `tenantctl diff` reports) is reverted, except for
+    observe-only tenants (reported as drifted). With --async, each tenant that needs work
+    gets a queued operation (`queued`, with its id and status URL) that the workers run; a
+    tenant with an operation already waiting in the queue fails (exit 4).
 
-    Example: tenantctl apply -f tenant-configs/ --yes
+    A tenant recorded from a file directly in a -f directory whose file is gone is marked
+    pending-deletion; --prune deletes it through the delete flow (export first). A run that
+    would delete or downgrade more than --max-deletions tenants refuses before changing
+    anything and names them (exit 4).
+
+    Example: tenantctl apply -f tenant-configs/ --yes --prune --max-deletions 3 -o json
     """
     config, sources = _run(lambda: service.inputs.load(files, platform))
     if dry_run:
-        plan(files, platform, output)
+        plan(files, platform, prune, output)
         return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"apply {len(sources)} tenant(s)?", abort=True)
     session = _open(lock_wait=lock_timeout, on_event=_progress, out_dir=out_dir, queue=queue)
+    options = service.fleets.Options(
+        parallel=parallel,
+        reconcile=reconcile,
+        prune=prune,
+        max_deletions=max_deletions,
+        scope=service.fleets.Scope.of(files),
+    )
     with _interruptible(session):
-        outcomes = _run(
-            lambda: service.operations.apply(
-                session, sources, config, parallel=parallel, reconcile=reconcile
-            )
-        )
-    rows = [
-        {"tenant": o.tenant_id, "result": o.action, "operation": o.operation_id} for o in outcomes
+        outcomes = _run(lambda: service.operations.apply(session, sources, config, options))
+    emit_outcomes(outcomes, output, title="apply", queued=queue)
+    _summarise(outcomes)
+
+
+def emit_outcomes(
+    outcomes: list[service.operations.ApplyOutcome],
+    output: Format,
+    *,
+    title: str,
+    queued: bool = False,
+) -> None:
+    """One row per tenant: what happened, its operation, and why (failures, drift); with
+    `queued`, each queued operation's status URL."""
+    rows: list[dict[str, str]] = [
+        {
+            "tenant": o.tenant_id,
+            "result": o.action,
+            "operation": o.operation_id,
+            "message": o.message,
+        }
+        for o in outcomes
     ]
-    columns = ["tenant", "result", "operation"]
-    if queue:
+    columns = ["tenant", "result", "operation", "message"]
+    if queued:
         for row in rows:
             row["status_url"] = f"/v1/operations/{row['operation']}" if row["operation"] else ""
         columns.append("status_url")
-    emit(out, rows, output, columns=columns, title="apply")
-    _summarise(outcomes)
+    emit(out, rows, output, columns=columns, title=title)
 
 
 def _summarise(outcomes: list[service.operations.ApplyOutcome]) -> None:
@@ -364,7 +421,17 @@ def get(
 
     Example: tenantctl get -o json
     """
-    columns = ["id", "name", "tier", "region", "status", "purge_after", "generation", "updated_at"]
+    columns = [
+        "id",
+        "name",
+        "tier",
+        "region",
+        "status",
+        "marks",
+        "purge_after",
+        "generation",
+        "updated_at",
+    ]
     api, session = _source()
     if tenant:
         row = _run(
@@ -383,7 +450,13 @@ def get(
             else service.queries.list_tenants(session)
         )
     )
-    emit(out, [{c: r[c] for c in columns} for r in rows], output, columns=columns, title="tenants")
+    emit(
+        out,
+        [{c: r[c] for c in columns} for r in rows],
+        output,
+        columns=columns,
+        title="tenants",
+    )
 
 
 @app.command()
@@ -486,22 +559,44 @@ def render(files: Files, platform: PlatformOpt = None, out_dir: OutDir = Path("o
 def diff(
     files: Files,
     platform: PlatformOpt = None,
+    prune: Prune = False,
     output: Output = Format.TABLE,
     out_dir: OutDir = Path("out"),
 ) -> None:
-    """Show field-level differences between desired and live Kubernetes objects.
+    """Show the plan with field-level changes per tenant across database, Kubernetes, DNS.
 
-    Reads only (one list per kind for all tenants). Exit 0 when everything matches,
-    7 when there are differences. Secret values are never shown.
+    One plan per tenant (action as in `tenantctl plan`, then every change with its
+    backend, object, field, wanted and live value), for review or a PR comment with
+    `-o json`. Reads only (one snapshot per backend). Exit 0 when nothing would change,
+    7 otherwise. Secret values are never shown.
 
-    Example: tenantctl diff -f tenant-configs/
+    Example: tenantctl diff -f tenant-configs/ -o json
     """
     config, sources = _run(lambda: service.inputs.load(files, platform))
     session = _open(out_dir=out_dir)
-    rows = _run(lambda: service.planning.diff(session, sources, config))
-    columns = ["tenant", "step", "object", "field", "want", "have"]
-    emit(out, rows, output, columns=columns, title="diff")
-    if rows:
+    scope = service.fleets.Scope.of(files)
+    plans = _run(lambda: service.planning.diff(session, sources, config, scope=scope, prune=prune))
+    documents = [
+        {
+            "tenant": p.tenant_id,
+            "action": p.action,
+            "file": p.file,
+            "fields": p.fields,
+            "changes": p.changes,
+        }
+        for p in plans
+    ]
+    if output is Format.TABLE:
+        rows = [
+            {"tenant": p.tenant_id, "action": p.action, **c}
+            for p in plans
+            for c in p.changes or [{}]
+        ]
+        columns = ["tenant", "action", "backend", "object", "field", "want", "have"]
+        emit(out, rows, output, columns=columns, title="diff")
+    else:
+        emit(out, documents, output)
+    if any(p.changes or p.action not in ("unchanged", "suspended", "observed") for p in plans):
         raise typer.Exit(DIFF_FOUND)
 
 
@@ -568,6 +663,9 @@ from tenantctl import working  # noqa: E402 - registers on the app defined above
 working.register(app, _run, _progress)
 # upgrade, downgrade: a tier change with the tenant's data (cli/tenantctl/upgrading.py).
 _upgrading.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err))
+
+# reconcile [--watch], pause-reconcile, resume-reconcile (cli/tenantctl/reconciling.py).
+_reconciling.register(app, run=_run, emit_outcomes=emit_outcomes, err=err)
 
 if __name__ == "__main__":
     app()

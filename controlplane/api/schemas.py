@@ -125,6 +125,10 @@ class TenantSummary(BaseModel):
     purge_after: datetime | None = Field(
         None, description="A deleted tenant is purged after this (null otherwise)."
     )
+    marks: list[str] = Field(
+        default_factory=list,
+        description="GitOps marks: pending-deletion (its file is gone), paused, observe.",
+    )
     generation: int
     created_at: datetime
     updated_at: datetime

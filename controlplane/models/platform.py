@@ -348,6 +348,9 @@ class PlatformConfig(_Strict):
     databases: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
+    # Blast-radius guard: an `apply -f DIR` (or reconcile pass) that would delete or
+    # downgrade more tenants than this refuses before touching any (`--max-deletions`).
+    max_deletions: int = Field(default=1, ge=0)
 
     @field_validator("base_domain", "ingress_target")
     @classmethod

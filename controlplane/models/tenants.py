@@ -117,10 +117,14 @@ class AiSettings(_Strict):
 
 
 class Lifecycle(_Strict):
-    """Deletion safeguards."""
+    """Deletion safeguards, and who may change the tenant's resources."""
 
     deletion_protection: bool = True
     retention_days: int = Field(default=30, ge=0, le=3650)
+    # `observe`: apply and the reconciler report drift and pending changes but never
+    # correct them (a maintenance window); `tenantctl pause-reconcile` does the same
+    # without editing the file.
+    management: Literal["full", "observe"] = "full"
 
 
 class DataImport(_Strict):

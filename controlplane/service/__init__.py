@@ -3,7 +3,9 @@
 - `inputs`: load and validate tenant files and platform.yaml
 - `sessions`: the state store and the drivers of one process (`open_session`)
 - `operations`: run any flow for a tenant under a lease; `apply` a set of files
+- `fleets`: a directory as a fleet: tenants whose file is gone, observe-only, the guard
 - `planning`: plan, diff, verify and drift (read-only, one snapshot per backend)
+- `reconciling`: reconcile passes and the watch loop; pause/resume reconciling a tenant
 - `queries`: tenants, one tenant in detail, the audit log
 - `rendering`: GitOps files
 - `lifecycle`: create, suspend and resume one tenant
@@ -19,6 +21,7 @@ from controlplane.engine.running import StepEvent
 from controlplane.errors import ControlPlaneError
 from controlplane.service import (
     crd_source,
+    fleets,
     inputs,
     lifecycle,
     listing,
@@ -28,6 +31,7 @@ from controlplane.service import (
     planning,
     queries,
     queueing,
+    reconciling,
     rendering,
     resolving,
     sessions,
@@ -45,6 +49,7 @@ __all__ = [
     "Session",
     "StepEvent",
     "crd_source",
+    "fleets",
     "inputs",
     "lifecycle",
     "listing",
@@ -55,6 +60,7 @@ __all__ = [
     "planning",
     "queries",
     "queueing",
+    "reconciling",
     "rendering",
     "resolving",
     "sessions",

@@ -47,7 +47,7 @@ from controlplane.engine.running import StepEvent
 from controlplane.errors import ConfigError, ControlPlaneError, NotFoundError, SourceLocation
 from controlplane.models.platform import PlatformConfig
 from controlplane.resources.kubernetes import tenant_crd
-from controlplane.service import offboarding, operations
+from controlplane.service import fleets, offboarding, operations
 from controlplane.service.operations import ApplyOutcome
 from controlplane.service.sessions import Session
 
@@ -186,7 +186,8 @@ class KubernetesSource:
 
     def _apply(self, sources: list[TenantSource], *, repair_drift: bool) -> list[ApplyOutcome]:
         try:
-            return operations.apply(self.session, sources, self.platform, reconcile=repair_drift)
+            options = fleets.Options(reconcile=repair_drift)
+            return operations.apply(self.session, sources, self.platform, options)
         except ControlPlaneError as exc:  # the set as a whole was refused (a claim, a rename)
             return [
                 ApplyOutcome(s.tenant.id, "failed", message=exc.message, exit_code=exc.exit_code)

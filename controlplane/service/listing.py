@@ -14,7 +14,7 @@ from controlplane.config.loading import TenantSource
 from controlplane.errors import ControlPlaneError
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
-from controlplane.service import lifecycle, planning
+from controlplane.service import lifecycle, planning, queries
 from controlplane.service.sessions import Session
 from controlplane.state import lookups
 from controlplane.state.lookups import AuditFilter
@@ -53,7 +53,7 @@ def tenants(
         session.store.engine, {"tier": tier, "status": status}, after=after, limit=limit + 1
     )
     more = len(rows) > limit
-    items = rows[:limit]
+    items = queries.marked(session, rows[:limit])
     return Page(items, items[-1]["id"] if more and items else None)
 
 
@@ -104,15 +104,20 @@ def _recorded_source(session: Session, tenant_id: str) -> TenantSource:
 
 
 def diff(session: Session, tenant_id: str) -> list[dict[str, str]]:
-    """Field-level differences of a recorded tenant's live objects, against its recorded
-    spec, platform config and render folder.
+    """Field-level differences of a recorded tenant's live resources (database, Kubernetes,
+    DNS), against its recorded spec, platform config and render folder.
 
     Raises:
         NotFoundError: the tenant is not recorded.
     """
     source = _recorded_source(session, tenant_id)
     platform = planning.recorded_platform(session, tenant_id)
-    return planning.diff(planning.recorded_session(session, tenant_id), [source], platform)
+    here = planning.recorded_session(session, tenant_id)
+    return [
+        {"tenant": plan.tenant_id, **change}
+        for plan in planning.diff(here, [source], platform)
+        for change in plan.changes
+    ]
 
 
 def verify(session: Session, tenant_id: str) -> list[str]:

@@ -9,9 +9,10 @@ snapshot per backend; only tenants that are not converged (or drifted, with
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from controlplane.config.loading import TenantSource
 from controlplane.engine.operating import Outcome, Request
@@ -19,7 +20,8 @@ from controlplane.errors import ControlPlaneError
 from controlplane.flows import onboarding, upgrading
 from controlplane.models.operations import OperationStatus
 from controlplane.models.platform import DriverMode, PlatformConfig
-from controlplane.service import planning, queueing
+from controlplane.models.tenants import Tenant
+from controlplane.service import fleets, offboarding, planning, queueing
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps.records import spec_fingerprint
@@ -39,7 +41,9 @@ _ACTIONS = {
 
 @dataclass(frozen=True)
 class ApplyOutcome:
-    """What `apply` did: applied, repaired, unchanged, suspended, queued, failed or interrupted."""
+    """What `apply` did to one tenant: applied, repaired, tier changed, unchanged, suspended,
+    observed, drifted (observed, not corrected), backing-off, pending-deletion, deleted,
+    queued, failed or interrupted."""
 
     tenant_id: str
     action: str
@@ -85,20 +89,71 @@ def apply(
     session: Session,
     sources: Sequence[TenantSource],
     platform: PlatformConfig,
-    *,
-    parallel: int = 4,
-    reconcile: bool = False,
+    options: fleets.Options | None = None,
 ) -> list[ApplyOutcome]:
     """Converge every tenant; independent tenants run in parallel (at most `parallel`).
 
     A tenant already active at this spec costs no remote call, unless `reconcile`: then
-    its steps verify the real thing (in bulk) and only a drifted tenant gets an operation.
+    its steps verify the real thing (in bulk) and only a drifted tenant gets an operation
+    (audited with what drifted). Observed tenants (`lifecycle.management: observe`, or
+    paused) are never changed: their drift is reported. Tenants of `scope` whose file is
+    gone are marked pending deletion, and deleted when `prune`.
+
+    Raises:
+        BlastRadiusError: (exit 4) the run would delete or downgrade more tenants than
+            `max_deletions` (default: the platform's); checked before anything changes.
     """
+    options = options or fleets.Options()
     planning.check_immutable(session, sources)
-    for owner, hosts in planning.check_claims(session, sources, platform).items():
+    handed_over = planning.check_claims(session, sources, platform)
+    rows = {r["id"]: r for r in session.store.list_tenants()}
+    gone = fleets.missing(rows, sources, options.scope)
+    book = session.reconciles()
+    controls = book.controls()
+    watching = fleets.observed(sources, controls)
+    deleting = [t for t in gone if options.prune and t not in watching]
+    downgrading = [t for t in fleets.downgrades(rows, sources) if t not in watching]
+    limit = platform.max_deletions if options.max_deletions is None else options.max_deletions
+    fleets.guard(deleting, downgrading, limit)
+    for owner, hosts in handed_over.items():
         session.store.release_hosts(owner, hosts)  # handed to another tenant of this set
+    book.mark_pending_deletion(gone, [s.tenant.id for s in sources])
     states = session.store.tenant_states()
-    recorded = {row["id"]: row for row in session.store.list_tenants()}
+    held = watching | options.skip
+    acting = [s for s in sources if s.tenant.id not in held]
+    kinds, changing = _kinds(session, platform, acting, states, rows)
+    found: dict[str, list[tuple[str, str]]] = {}
+    with session.observe(platform):
+        if options.reconcile:
+            steady = [s for s in sources if s.tenant.id not in kinds and s.tenant.id not in held]
+            observed = [_as_recorded(s, rows) for s in sources if s.tenant.id in watching]
+            checked = [*steady, *(s for s in observed if s is not None)]
+            found = planning.drifted(session, checked, platform)
+            kinds.update(
+                dict.fromkeys((t for t in found if t not in watching), onboarding.RECONCILE)
+            )
+        todo = [changing.get(s.tenant.id, s) for s in sources if s.tenant.id in kinds]
+        with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
+            done = list(pool.map(_runner(session, platform, kinds, found), todo))
+            # A deletion needs no snapshot, but shares the bound on parallel operations.
+            done += pool.map(_deleter(session), deleting)
+    by_id = {o.tenant_id: o for o in done}
+    results = [
+        by_id.get(s.tenant.id) or _untouched(states.get(s.tenant.id), s, watching, options, found)
+        for s in sources
+    ]
+    return results + [by_id.get(t) or ApplyOutcome(t, "pending-deletion") for t in gone]
+
+
+def _kinds(
+    session: Session,
+    platform: PlatformConfig,
+    sources: Sequence[TenantSource],
+    states: Mapping[str, TenantState],
+    recorded: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, str], dict[str, TenantSource]]:
+    """The flow each tenant needs (none when it is converged or left suspended), and what
+    each tier change runs with."""
     kinds: dict[str, str] = {}
     # A changed tier (or an unfinished tier change) is the tier-change flow, never onboarding:
     # the data moves with the tenant.
@@ -117,21 +172,35 @@ def apply(
             kinds[source.tenant.id] = onboarding.KIND
         elif state is not None and _renders_elsewhere(session, platform, state):
             kinds[source.tenant.id] = onboarding.RECONCILE
-    with session.observe(platform):
-        if reconcile:
-            steady = [s for s in sources if s.tenant.id not in kinds]
-            for tenant_id in planning.drifted(session, steady, platform):
-                kinds[tenant_id] = onboarding.RECONCILE
-        todo = [changing.get(s.tenant.id, s) for s in sources if s.tenant.id in kinds]
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            done = list(pool.map(_runner(session, platform, kinds), todo))
-    by_id = {o.tenant_id: o for o in done}
-    return [by_id.get(s.tenant.id) or _untouched(states.get(s.tenant.id), s) for s in sources]
+    return kinds, changing
 
 
-def _untouched(state: TenantState | None, source: TenantSource) -> ApplyOutcome:
+def _as_recorded(
+    source: TenantSource, rows: Mapping[str, Mapping[str, Any]]
+) -> TenantSource | None:
+    """An observed tenant as last applied: its drift is measured against what tenantctl
+    made, not against a file edit it is not applying."""
+    row = rows.get(source.tenant.id)
+    if row is None:
+        return None
+    return replace(source, tenant=Tenant.model_validate(row["spec"]))
+
+
+def _untouched(
+    state: TenantState | None,
+    source: TenantSource,
+    watching: set[str],
+    options: fleets.Options,
+    found: Mapping[str, list[tuple[str, str]]],
+) -> ApplyOutcome:
+    tenant_id = source.tenant.id
+    if tenant_id in watching:
+        problems = "; ".join(f"{step}: {problem}" for step, problem in found.get(tenant_id, []))
+        return ApplyOutcome(tenant_id, "drifted" if problems else "observed", message=problems)
+    if tenant_id in options.skip:
+        return ApplyOutcome(tenant_id, "backing-off")
     status = "suspended" if state is not None and state.status == "suspended" else "unchanged"
-    return ApplyOutcome(source.tenant.id, status)
+    return ApplyOutcome(tenant_id, status)
 
 
 def _renders_elsewhere(session: Session, platform: PlatformConfig, state: TenantState) -> bool:
@@ -142,27 +211,52 @@ def _renders_elsewhere(session: Session, platform: PlatformConfig, state: Tenant
 
 
 def _runner(
-    session: Session, platform: PlatformConfig, kinds: dict[str, str]
+    session: Session,
+    platform: PlatformConfig,
+    kinds: Mapping[str, str],
+    drift: Mapping[str, list[tuple[str, str]]],
 ) -> Callable[[TenantSource], ApplyOutcome]:
     def one(source: TenantSource) -> ApplyOutcome:
-        kind = kinds[source.tenant.id]
-        if session.cancel.is_set():
-            return ApplyOutcome(source.tenant.id, "interrupted", message="not started")
-        try:
-            outcome = run(session, kind, source, platform)
-        except ControlPlaneError as exc:  # before any operation began (drivers, lock)
-            return ApplyOutcome(source.tenant.id, "failed", "", exc.message, exc.exit_code)
-        except Exception as exc:  # a bug: this tenant fails, the others keep their outcomes
-            log.debug("apply of %s raised", source.tenant.id, exc_info=True)
-            message = f"unexpected {type(exc).__name__}: {exc} (a bug in tenantctl)"
-            return ApplyOutcome(source.tenant.id, "failed", "", message, 1)
-        action = _ACTIONS.get(outcome.status, outcome.status)
-        if action == "applied" and kind == onboarding.RECONCILE:
-            action = "repaired"
-        if action == "applied" and kind == upgrading.KIND:
-            action = "tier changed"
-        return ApplyOutcome(
-            outcome.tenant_id, action, outcome.operation_id, outcome.message, outcome.exit_code
-        )
+        tenant_id, kind = source.tenant.id, kinds[source.tenant.id]
+        outcome = _guarded(session, tenant_id, lambda: run(session, kind, source, platform))
+        if outcome.action == "applied" and kind == onboarding.RECONCILE:
+            problems = [f"{step}: {problem}" for step, problem in drift.get(tenant_id, [])]
+            session.store.audit(
+                "reconcile.repaired",
+                tenant_id,
+                {"operation": outcome.operation_id, "problems": problems},
+            )
+            return replace(outcome, action="repaired", message="; ".join(problems))
+        if outcome.action == "applied" and kind == upgrading.KIND:
+            return replace(outcome, action="tier changed")
+        return outcome
 
     return one
+
+
+def _deleter(session: Session) -> Callable[[str], ApplyOutcome]:
+    """`--prune`: a tenant whose file is gone goes through the delete flow (export first)."""
+
+    def one(tenant_id: str) -> ApplyOutcome:
+        outcome = _guarded(session, tenant_id, lambda: offboarding.delete(session, tenant_id))
+        return replace(outcome, action="deleted") if outcome.action == "applied" else outcome
+
+    return one
+
+
+def _guarded(session: Session, tenant_id: str, call: Callable[[], Outcome]) -> ApplyOutcome:
+    """One tenant's operation; its failure is its own outcome, never the other tenants'."""
+    if session.cancel.is_set():
+        return ApplyOutcome(tenant_id, "interrupted", message="not started")
+    try:
+        outcome = call()
+    except ControlPlaneError as exc:  # before any operation began (drivers, lock)
+        return ApplyOutcome(tenant_id, "failed", "", exc.message, exc.exit_code)
+    except Exception as exc:  # a bug: this tenant fails, the others keep their outcomes
+        log.debug("operation of %s raised", tenant_id, exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc} (a bug in tenantctl)"
+        return ApplyOutcome(tenant_id, "failed", "", message, 1)
+    action = _ACTIONS.get(outcome.status, outcome.status)
+    return ApplyOutcome(
+        outcome.tenant_id, action, outcome.operation_id, outcome.message, outcome.exit_code
+    )

@@ -7,9 +7,10 @@ live state is read in one snapshot per backend and compared per tenant in memory
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.config import loading
@@ -21,6 +22,7 @@ from controlplane.flows import onboarding, upgrading
 from controlplane.models.operations import UNFINISHED, StepRecord
 from controlplane.models.platform import PlatformConfig
 from controlplane.models.tenants import Tenant
+from controlplane.service import fleets
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
 from controlplane.steps import kubernetes as kubernetes_steps
@@ -48,13 +50,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TenantPlan:
-    """What `apply` would do for one tenant."""
+    """What `apply` would do for one tenant; `changes` (from `diff`) are field-level, per
+    backend: `backend, step, object, field, want, have`."""
 
     tenant_id: str
     file: str
     action: str
     fields: list[str]
     steps: list[Change]
+    changes: list[dict[str, str]] = field(default_factory=list)
+
+
+_KUBERNETES = (
+    kubernetes_steps.ComputeStep,
+    kubernetes_steps.ConfigStep,
+    kubernetes_steps.NetworkStep,
+)
+_COLUMNS = ("object", "field", "want", "have")
+# Plan actions under which a tenant's resources stay as they are.
+_IDLE = frozenset({"unchanged", "suspended", "observed", "pending-deletion", "delete"})
 
 
 def standing(state: TenantState | None, wanted: str) -> str:
@@ -168,18 +182,67 @@ def _host_field(source: TenantSource, host: str, kind: str) -> str:
 
 
 def plan(
-    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
+    session: Session,
+    sources: Sequence[TenantSource],
+    platform: PlatformConfig,
+    *,
+    scope: fleets.Scope | None = None,
+    prune: bool = False,
 ) -> list[TenantPlan]:
     """Compare each tenant file with what is recorded and what is live; changes nothing.
+
+    Actions: create, update, tier-change, unchanged, suspended,
+    observed (observe only: nothing is applied), and for recorded tenants of `scope`
+    whose file is gone pending-deletion (`delete` with `prune`).
 
     Raises:
         ConfigError: a file changed its tenant's id.
         ConflictError: a file claims a hostname another recorded tenant keeps.
     """
+    return _pruned(_plans(session, sources, platform, scope, fields=False), prune=prune)
+
+
+def diff(
+    session: Session,
+    sources: Sequence[TenantSource],
+    platform: PlatformConfig,
+    *,
+    scope: fleets.Scope | None = None,
+    prune: bool = False,
+) -> list[TenantPlan]:
+    """`plan` with field-level changes per tenant across database, Kubernetes and DNS.
+
+    Kubernetes objects are compared field by field (one labelled list per kind), DNS
+    records against the zone listing; the database is planned by Terraform for a tenant
+    that would change, and checked in the catalog snapshot (schema, roles, grants) for one
+    that would not. Reads only.
+    """
+    return _pruned(_plans(session, sources, platform, scope, fields=True), prune=prune)
+
+
+def _pruned(plans: list[TenantPlan], *, prune: bool) -> list[TenantPlan]:
+    """With `prune`, a tenant pending deletion is one `apply` deletes."""
+    if not prune:
+        return plans
+    return [
+        dataclasses.replace(p, action="delete") if p.action == "pending-deletion" else p
+        for p in plans
+    ]
+
+
+def _plans(
+    session: Session,
+    sources: Sequence[TenantSource],
+    platform: PlatformConfig,
+    scope: fleets.Scope | None,
+    *,
+    fields: bool,
+) -> list[TenantPlan]:
     check_immutable(session, sources)
     check_claims(session, sources, platform)
     states = session.store.tenant_states()
     rows = {r["id"]: r for r in session.store.list_tenants()}
+    watching = fleets.observed(sources, session.reconciles().controls())
     done = session.store.latest_done()
     steps = session.steps(onboarding.KIND, platform)
     plans = []
@@ -189,20 +252,26 @@ def plan(
             row = rows.get(tenant_id)
             changing = tier_change(session, states.get(tenant_id), row, source)
             if row is None:
-                action, fields = "create", []
+                action, changed = "create", []
             else:
-                fields = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
-                wanted = spec_fingerprint(source.tenant, platform)
-                action = standing(states.get(tenant_id), wanted)
+                changed = diffing.changed_fields(row["spec"], source.tenant.model_dump(mode="json"))
+                action = standing(states.get(tenant_id), spec_fingerprint(source.tenant, platform))
+            if tenant_id in watching:
+                action, changing = "observed", None
+            elif changing is not None:
+                action = upgrading.KIND
+            ctx = session.context(changing or source, platform, _outputs(done, tenant_id))
+            idle = action in _IDLE
             if changing is not None:
-                ctx = session.context(changing, platform, _outputs(done, tenant_id))
                 changes = _tier_changes(session.steps(upgrading.KIND, platform), ctx)
-                plans.append(TenantPlan(tenant_id, source.file, upgrading.KIND, fields, changes))
-                continue
-            ctx = session.context(source, platform, _outputs(done, tenant_id))
-            idle = action in ("unchanged", "suspended")
-            changes = [] if idle else [c for s in steps for c in s.plan(ctx)]
-            plans.append(TenantPlan(tenant_id, source.file, action, fields, changes))
+            else:
+                changes = [] if idle else [c for s in steps for c in s.plan(ctx)]
+            found = _changes(steps, ctx, idle=idle) if fields else []
+            plans.append(TenantPlan(tenant_id, source.file, action, changed, changes, found))
+    plans += [
+        TenantPlan(tenant_id, str(rows[tenant_id]["source_file"]), "pending-deletion", [], [])
+        for tenant_id in fleets.missing(rows, sources, scope or fleets.Scope())
+    ]
     return plans
 
 
@@ -217,6 +286,32 @@ def _tier_changes(steps: Sequence[Step], ctx: StepContext) -> list[Change]:
     return changes
 
 
+def _changes(steps: Sequence[Step], ctx: StepContext, *, idle: bool) -> list[dict[str, str]]:
+    """Field-level changes of one tenant, per backend (see `diff`)."""
+    found: list[dict[str, str]] = []
+    for step in steps:
+        if isinstance(step, _KUBERNETES):
+            found += [
+                _row("kubernetes", step.name, (d.target, d.path, d.want, d.have))
+                for d in step.differences(ctx)
+            ]
+        elif step.name == "database" and idle:
+            # Converged: the catalog snapshot, not a Terraform plan per tenant.
+            found += [_row("database", step.name, ("", "", "", p)) for p in step.verify(ctx)]
+        elif step.name in ("database", "dns"):
+            found += [
+                _row(step.name, step.name, (c.target, c.action, c.detail, ""))
+                for c in step.plan(ctx)
+                if c.action != "noop"
+            ]
+    return found
+
+
+def _row(backend: str, step: str, change: tuple[str, str, str, str]) -> dict[str, str]:
+    """One change: the object, its field (or the action), the wanted and the live value."""
+    return {"backend": backend, "step": step, **dict(zip(_COLUMNS, change, strict=True))}
+
+
 def _outputs(
     done: Mapping[str, Mapping[str, StepRecord]], tenant_id: str
 ) -> dict[str, dict[str, str]]:
@@ -226,8 +321,9 @@ def _outputs(
 
 def drifted(
     session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
-) -> list[str]:
-    """Tenants (of converged ones) whose live resources no longer verify; call inside observe.
+) -> dict[str, list[tuple[str, str]]]:
+    """Tenants (of converged ones) whose live resources no longer verify, with their
+    `(step, problem)`s; call inside observe.
 
     Tenant records, hostnames and step outputs are read in bulk, live state from the
     open snapshot: the per-tenant comparison runs in memory.
@@ -236,7 +332,7 @@ def drifted(
         ControlPlaneError: (retryable) a backend is down: one error for the run, not an
             operation per tenant.
     """
-    return [tenant for tenant, _ in _drift(session, sources, platform, first_only=True)]
+    return dict(_drift(session, sources, platform))
 
 
 def drift(
@@ -250,13 +346,13 @@ def drift(
     with session.observe(platform):
         return [
             {"tenant": tenant, "step": step, "problem": problem}
-            for tenant, problems in _drift(session, sources, platform, first_only=False)
+            for tenant, problems in _drift(session, sources, platform)
             for step, problem in problems
         ]
 
 
 def _drift(
-    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig, *, first_only: bool
+    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
 ) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """(tenant, [(step, problem)]) for each tenant whose resources do not verify."""
     done = session.store.latest_done()
@@ -267,8 +363,6 @@ def _drift(
         try:
             for step in steps:
                 found.extend((step.name, problem) for problem in step.verify(ctx))
-                if found and first_only:
-                    break
         except ControlPlaneError as exc:
             if exc.retryable:
                 raise  # an outage: say so once, rather than open an operation per tenant
@@ -278,35 +372,6 @@ def _drift(
             found.append((step.name, f"unexpected {type(exc).__name__}: {exc}"))
         if found:
             yield source.tenant.id, found
-
-
-def diff(
-    session: Session, sources: Sequence[TenantSource], platform: PlatformConfig
-) -> list[dict[str, str]]:
-    """Field-level differences between desired and live Kubernetes objects, per tenant.
-
-    Reads only, in bulk: one labelled list per kind and cluster for all tenants.
-    """
-    backend = session.kubernetes(platform)
-    steps = kubernetes_steps.tenant_steps(backend, session.passwords(platform))
-    done = session.store.latest_done()
-    rows: list[dict[str, str]] = []
-    with session.observe(platform):
-        for source in sources:
-            ctx = session.context(source, platform, _outputs(done, source.tenant.id))
-            rows.extend(
-                {
-                    "tenant": source.tenant.id,
-                    "step": step.name,
-                    "object": d.target,
-                    "field": d.path,
-                    "want": d.want,
-                    "have": d.have,
-                }
-                for step in steps
-                for d in step.differences(ctx)
-            )
-    return rows
 
 
 def recorded_platform(

@@ -14,17 +14,33 @@ from controlplane.service import planning
 from controlplane.service.sessions import Session
 from controlplane.steps import dns as dns_step
 
-__all__ = ["audit", "describe", "get", "list_tenants"]
+__all__ = ["audit", "describe", "get", "list_tenants", "marked"]
 
 
 def get(session: Session, tenant_id: str) -> dict[str, Any]:
     """One recorded tenant; NotFoundError if unknown."""
-    return session.store.get_tenant(tenant_id)
+    return marked(session, [session.store.get_tenant(tenant_id)])[0]
 
 
 def list_tenants(session: Session) -> list[dict[str, Any]]:
     """Every recorded tenant."""
-    return session.store.list_tenants()
+    return marked(session, session.store.list_tenants())
+
+
+def marked(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their GitOps marks: `pending-deletion` (file gone), `paused` (observe only)."""
+    controls = session.reconciles().controls([r["id"] for r in rows])
+    for row in rows:
+        control = controls.get(row["id"])
+        marks = []
+        if control is not None and control.pending_deletion_since is not None:
+            marks.append("pending-deletion")
+        if control is not None and control.paused:
+            marks.append("paused")
+        if row["spec"].get("lifecycle", {}).get("management") == "observe":
+            marks.append("observe")
+        row["marks"] = marks
+    return rows
 
 
 def describe(
@@ -35,7 +51,7 @@ def describe(
     Each step shows its attempts: steps run at least once, and a crash between a side
     effect and its record makes the next run apply the step again (it converges).
     """
-    row = session.store.get_tenant(tenant_id)
+    row = get(session, tenant_id)
     operations = session.store.operations_of(tenant_id, limit=5)
     for operation in operations:
         operation.pop("context", None)  # the recorded platform config: large, shown by verify

@@ -37,6 +37,7 @@ from controlplane.models.platform import DriverMode, PlatformConfig
 from controlplane.models.terraform import TerraformEvent
 from controlplane.service import failpoints
 from controlplane.state import budgets, database
+from controlplane.state.reconciles import ReconcileBook
 from controlplane.state.store import Store, default_actor, new_holder
 from controlplane.steps import dns as dns_step
 from controlplane.steps import kubernetes as kubernetes_steps
@@ -83,6 +84,10 @@ class Session:
             f"at/{out_dir}", lambda: dataclasses.replace(self, out_dir=out_dir, _drivers={})
         )
         return there
+
+    def reconciles(self) -> ReconcileBook:
+        """Per-tenant GitOps bookkeeping: paused, pending deletion, reconcile backoff."""
+        return ReconcileBook(self.store.engine, actor=self.store.actor)
 
     def operator(self) -> Operator:
         """The operation lifecycle for this holder (lease, heartbeat, fenced records)."""

@@ -31,7 +31,7 @@ from controlplane.errors import (
     StepFailedError,
 )
 from controlplane.models.platform import PlatformConfig
-from controlplane.service import lifecycle, offboarding, operations, planning, upgrading
+from controlplane.service import fleets, lifecycle, offboarding, operations, planning, upgrading
 from controlplane.service.sessions import Session
 from controlplane.state.store import Store
 from controlplane.steps.records import spec_fingerprint
@@ -125,7 +125,7 @@ def _json_text(text: str, label: str) -> str:
 def _applied(session: Session, source: TenantSource, platform: PlatformConfig) -> Outcome:
     """`operations.apply` of one file (into the tenant's render folder), as an outcome."""
     here = planning.recorded_session(session, source.tenant.id)
-    (done,) = operations.apply(here, [source], platform, parallel=1)
+    (done,) = operations.apply(here, [source], platform, fleets.Options(parallel=1))
     return Outcome(done.tenant_id, done.action, done.operation_id, done.message, done.exit_code)
 
 

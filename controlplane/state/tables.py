@@ -29,6 +29,7 @@ __all__ = [
     "tenant_exports",
     "tenant_hosts",
     "tenant_locks",
+    "tenant_reconcile",
     "tenants",
 ]
 
@@ -166,4 +167,18 @@ api_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+# -- GitOps bookkeeping (issue 12) ------------------------------------------------------
+# What `apply -f DIR` and the reconciler remember per tenant between runs.
+tenant_reconcile = Table(
+    "tenant_reconcile",
+    metadata,
+    Column("tenant_id", Text, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default="false"),
+    Column("paused_reason", Text, nullable=False, server_default=""),
+    Column("pending_deletion_since", DateTime(timezone=True)),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text, nullable=False, server_default=""),
 )

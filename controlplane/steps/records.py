@@ -33,8 +33,10 @@ _SUSPENDED = frozenset({"suspending", "suspended"})
 
 
 def spec_fingerprint(tenant: Tenant, platform: PlatformConfig) -> str:
-    """Fingerprint of everything that decides a tenant's infrastructure."""
-    return fingerprint_of(tenant.model_dump(mode="json"), platform.model_dump(mode="json"))
+    """Fingerprint of everything that decides a tenant's infrastructure (the blast-radius
+    limit decides none: changing it must not make the fleet look changed)."""
+    settings = platform.model_dump(mode="json", exclude={"max_deletions"})
+    return fingerprint_of(tenant.model_dump(mode="json"), settings)
 
 
 def desired_hosts(tenant: Tenant, platform: PlatformConfig) -> dict[str, str]:

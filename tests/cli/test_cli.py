@@ -196,7 +196,7 @@ def test_terraform_missing_from_path_exit_5_says_what_to_do(
     code, output = tenantctl("apply", "-f", str(configs / "bluebird-books.yaml"), "--yes")
     assert code == 5, output
     assert "terraform binary 'terraform' not found: install Terraform" in output
-    assert output.count("not found: install Terraform") == 2  # progress line + summary
+    assert output.count("not found: install Terraform") == 3  # progress line, table, summary
     assert "tenant 'bluebird': tenant 'bluebird'" not in output
 
 
@@ -255,10 +255,11 @@ def test_diff_in_render_mode_is_field_level(configs: Path, tmp_path: Path) -> No
     assert tenantctl("diff", "-f", str(configs), "--out", str(out))[0] == 0
     compute = out / "bluebird" / "kubernetes" / "compute.yaml"
     compute.write_text(compute.read_text().replace("pods: '50'", "pods: '500'"))
-    code, rows = tenantctl_json("diff", "-f", str(configs), "--out", str(out))
+    code, plans = tenantctl_json("diff", "-f", str(configs), "--out", str(out))
     assert code == 7
-    assert [(r["tenant"], r["field"], r["want"], r["have"]) for r in rows] == [
-        ("bluebird", ".spec.hard.pods", "'50'", "'500'")
+    changes = [(p["tenant"], p["action"], c) for p in plans for c in p["changes"]]
+    assert [(t, a, c["backend"], c["field"], c["want"], c["have"]) for t, a, c in changes] == [
+        ("bluebird", "unchanged", "kubernetes", ".spec.hard.pods", "'50'", "'500'")
     ]
 
 

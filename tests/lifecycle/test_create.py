@@ -70,7 +70,9 @@ def test_a_changed_file_is_refused_not_imported_twice(tenant_folder: TenantFolde
     # `apply --reconcile` through a session whose flows import (what `create` uses).
     platform, sources = service.inputs.load([t.file])
     session = lifecycle.open_session(out_dir=t.folder.parent / "out")
-    [outcome] = service.operations.apply(session, sources, platform, reconcile=True)
+    [outcome] = service.operations.apply(
+        session, sources, platform, service.fleets.Options(reconcile=True)
+    )
 
     assert (outcome.action, outcome.exit_code) == ("failed", 4)
     assert "customers.csv changed since it was imported" in outcome.message
