@@ -9,7 +9,12 @@ in bulk, no resource read) against `apply --reconcile` (every resource read back
   --reconcile` (verifies every tenant in bulk) are timed. Target: reconcile under 10 s.
 - live: 100 tenants onboarded the same way with Kubernetes in live mode against the fake
   kube-apiserver (tests/fakes, two clusters); then `tenantctl apply --reconcile` with the
-  requests the fake received counted. Target: a few dozen reads, 0 writes.
+  requests the fake received counted. Target: a few dozen reads, 0 writes. Then the quota
+  of 10 tenants is edited and one `tenantctl reconcile` pass runs: target exactly 10 writes
+  (one per drifted object), 10 tenants repaired.
+- terraform: the per-tenant alternative side by side, one `terraform plan` of a converged
+  workspace (a `terraform_data` resource, built-ins only) timed and multiplied by the
+  render fleet's size.
 
 Every figure is a `tenantctl` process as a user runs it (wall time, Python start included).
 Prints one JSON object. Usage: .venv/bin/python bench/reconcile.py [--tenants 1000] [--live 100]
@@ -28,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+DRIFTED = 10  # tenants whose quota the live part edits before one reconcile pass
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the fake kube-apiserver lives with the tests
@@ -121,6 +127,11 @@ def bench_live(env: dict[str, str], root: Path, count: int) -> dict[str, Any]:
         reconcile_s, reconciled = _tenantctl(env, "apply", "-f", str(fleet), "--yes", "--reconcile")
         requests = sum(len(s.requests) for s in servers)
         writes = sum(len(s.writes()) for s in servers)
+        drifted = _drift_quotas(clusters, min(DRIFTED, count))
+        for server in servers:
+            server.reset_requests()
+        heal_s, healed = _tenantctl(env, "reconcile", str(fleet))
+        heal_writes = sum(len(s.writes()) for s in servers)
     finally:
         for server in servers:
             server.server.stop()
@@ -133,6 +144,59 @@ def bench_live(env: dict[str, str], root: Path, count: int) -> dict[str, Any]:
         "live_reconcile_writes": writes,
         "target_live_reconcile_writes_max": 0,
         "target_live_reconcile_reads_max": 60,
+        # One `tenantctl reconcile` pass after a quota was edited in `drifted` tenants:
+        # exactly one write per drifted object, none for the rest.
+        "live_drift_tenants": drifted,
+        "live_drift_reconcile_s": heal_s,
+        "live_drift_repaired": _results(healed).get("repaired", 0),
+        "live_drift_writes": heal_writes,
+        "target_live_drift_writes": drifted,
+    }
+
+
+def _drift_quotas(clusters: Any, count: int) -> int:
+    """Raise the ResourceQuota of the first `count` tenants, as `kubectl edit` would."""
+
+    def more_pods(quota: dict[str, Any]) -> None:
+        quota["spec"]["hard"]["pods"] = "999"
+
+    for i in range(count):
+        clusters.store.edit("ResourceQuota", "tenant-quota", f"tenant-k{i:04d}", change=more_pods)
+    return count
+
+
+TF_UNIT = """resource "terraform_data" "tenant" {
+  input = { tenant = "t0001", tier = "standard" }
+}
+"""
+
+
+def bench_terraform_plan(root: Path, count: int) -> dict[str, Any]:
+    """The per-tenant alternative, in the same run: one `terraform plan` of a converged
+    one-resource workspace (built-ins only), multiplied out to the fleet."""
+    unit = root / "tf-unit"
+    unit.mkdir()
+    (unit / "main.tf").write_text(TF_UNIT)
+    tf_env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+
+    def terraform(*args: str) -> float:
+        start = time.perf_counter()
+        subprocess.run(
+            ["terraform", *args, "-input=false", "-no-color"],
+            cwd=unit,
+            env=tf_env,
+            capture_output=True,
+            check=True,
+        )
+        return time.perf_counter() - start
+
+    terraform("init")
+    terraform("apply", "-auto-approve")
+    one = min(terraform("plan", "-detailed-exitcode") for _ in range(3))
+    return {
+        "terraform_plan_one_s": round(one, 3),
+        "terraform_plan_fleet_s": round(one * count, 1),
+        "terraform_plan_fleet_tenants": count,
     }
 
 
@@ -150,6 +214,7 @@ def main() -> None:
         try:
             result.update(bench_render(env, root, args.tenants))
             result.update(bench_live(env, root, args.live))
+            result.update(bench_terraform_plan(root, args.tenants))
         finally:
             _embedded.stop(root / "data" / "pgdata")
     print(json.dumps(result, sort_keys=True))
