@@ -38,6 +38,7 @@ def register(app: typer.Typer, run: Runner) -> None:
         requires (unknown fields are refused under `kubectl apply`'s strict validation).
         Its status subresource holds conditions Ready/Reconciling/Drifted/Failed and
         observedGeneration; `kubectl get tenants` shows tier, status and readiness.
+        `tenantctl reconcile --source kubernetes` acts on the objects.
 
         Example: tenantctl crd | kubectl apply --server-side -f -
         """

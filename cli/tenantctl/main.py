@@ -654,7 +654,7 @@ serving.register(app, _run)
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err, remote=_remote)
 _offboarding.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err, _remote), out)
 
-# crd, migrate, and reconcile --source kubernetes (cli/tenantctl/deployment.py).
+# crd and migrate: what the Helm chart runs besides serve and worker (cli/tenantctl/deployment.py).
 _deployment.register(app, run=_run)
 
 # `tenantctl worker`: runs queued operations (cli/tenantctl/working.py).

@@ -1,7 +1,9 @@
-"""`tenantctl reconcile [--watch] DIR`, `pause-reconcile TENANT`, `resume-reconcile TENANT`.
+"""`tenantctl reconcile [--watch] DIR | --source kubernetes`, `pause-reconcile TENANT`,
+`resume-reconcile TENANT`.
 
 Registered on the main app by `register` (argument parsing, output and signals only; the
-passes are in `controlplane.service.reconciling`).
+passes are in `controlplane.service.reconciling`, the Tenant objects' in
+`controlplane.service.crd_source`).
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, NamedTuple, Protocol, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from controlplane import service
-from controlplane.service import reconciling
+from controlplane.service import crd_source, reconciling
 from tenantctl.output import Format
 
 __all__ = ["register"]
@@ -45,14 +49,22 @@ class EmitOutcomes(Protocol):
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
 
 
+class Source(StrEnum):
+    """Where desired tenants come from."""
+
+    FILES = "files"
+    KUBERNETES = "kubernetes"
+
+
 def register(app: typer.Typer, *, run: Run, emit_outcomes: EmitOutcomes, err: Console) -> None:
     """Add `reconcile`, `pause-reconcile` and `resume-reconcile` to `app`."""
 
     @app.command()
     def reconcile(
         paths: Annotated[
-            list[Path], typer.Argument(help="Tenant directories or files (a Git checkout).")
-        ],
+            list[Path] | None,
+            typer.Argument(help="Tenant directories or files (a Git checkout)."),
+        ] = None,
         platform: Annotated[
             Path | None,
             typer.Option("--platform", help="platform.yaml (default: the one beside DIR)."),
@@ -70,6 +82,15 @@ def register(app: typer.Typer, *, run: Run, emit_outcomes: EmitOutcomes, err: Co
         out_dir: Annotated[Path, typer.Option("--out", help="Render mode output folder.")] = Path(
             "out"
         ),
+        origin: Annotated[
+            Source,
+            typer.Option(
+                "--source", help="files (DIR) or kubernetes (Tenant objects, `tenantctl crd`)."
+            ),
+        ] = Source.FILES,
+        cluster: Annotated[
+            str, typer.Option(help="With --source kubernetes: the platform.clusters entry.")
+        ] = "shared",
     ) -> None:
         """Converge every tenant of DIR and heal drift; with --watch, keep doing it.
 
@@ -85,8 +106,26 @@ def register(app: typer.Typer, *, run: Run, emit_outcomes: EmitOutcomes, err: Co
         One pass exits 0 when everything converged, 7 when drift or a backoff is left,
         else the highest code of the failed tenants. --watch exits 0 when stopped.
 
+        With `--source kubernetes` the desired tenants are the Tenant objects on
+        `--cluster` (Argo CD or Flux sync tenant files as objects): the same flows run,
+        each object's status gets conditions Ready/Reconciling/Drifted/Failed, its step
+        and observedGeneration, and deleting an object runs the delete flow (export
+        first) through a finalizer. --watch follows the objects' watch and makes a full
+        pass every --interval seconds (docs/kubernetes.md).
+
         Example: tenantctl reconcile --watch --interval 30 tenant-configs/
+
+        Example: tenantctl reconcile --source kubernetes --watch --platform platform.yaml
         """
+        if origin is Source.KUBERNETES:
+            objects = _Objects(paths or [], platform, cluster, out_dir, watch, interval)
+            _tenant_objects(
+                run, objects, partial(emit_outcomes, output=output, title="Tenant objects"), err
+            )
+            return
+        if not paths:
+            msg = "give the tenant directories to reconcile (or --source kubernetes)"
+            raise typer.BadParameter(msg, param_hint="PATHS")
         session = run(lambda: service.open_session(out_dir=out_dir))
         source = reconciling.Directory(tuple(paths), platform)
 
@@ -136,6 +175,39 @@ def register(app: typer.Typer, *, run: Run, emit_outcomes: EmitOutcomes, err: Co
         session = run(service.open_session)
         run(lambda: reconciling.unpause(session, tenant))
         err.print(f"tenant '{tenant}': reconcile resumed", highlight=False)
+
+
+class _Objects(NamedTuple):
+    paths: list[Path]
+    platform: Path | None
+    cluster: str
+    out_dir: Path
+    watch: bool
+    interval: float
+
+
+def _tenant_objects(
+    run: Run,
+    args: _Objects,
+    show: Callable[[list[service.operations.ApplyOutcome]], None],
+    err: Console,
+) -> None:
+    """One pass over the Tenant objects (a row each), or follow them until stopped."""
+    if args.paths:
+        msg = "--source kubernetes reads Tenant objects: give no DIR"
+        raise typer.BadParameter(msg, param_hint="PATHS")
+    config, _ = run(lambda: service.inputs.load([], args.platform))
+    session = run(lambda: service.open_session(out_dir=args.out_dir))
+    source = run(lambda: crd_source.open_source(session, config, cluster=args.cluster))
+    if not args.watch:
+        outcomes, _ = run(source.reconcile_all)
+        show(outcomes)
+        raise typer.Exit(max((o.exit_code for o in outcomes), default=0))
+    stop = threading.Event()
+    with _stoppable(session, stop, err):
+        err.print(f"watching Tenant objects on cluster '{escape(args.cluster)}'", highlight=False)
+        source.run(stop, resync=args.interval)
+    err.print("reconciler stopped")
 
 
 def _exit_code(report: reconciling.PassReport) -> int:

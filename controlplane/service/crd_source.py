@@ -54,7 +54,6 @@ from controlplane.service.sessions import Session
 __all__ = [
     "FINALIZER",
     "KubernetesSource",
-    "Verdict",
     "definition",
     "open_source",
     "tenant_of",
@@ -93,16 +92,6 @@ def tenant_of(obj: Mapping[str, Any], platform: PlatformConfig) -> TenantSource:
         where = SourceLocation(file, None, "metadata.name")
         raise ConfigError([(where, f"must equal spec.id '{source.tenant.id}'")])
     return source
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one reconcile of a Tenant object did (`ApplyOutcome.action`, or deleted/invalid)."""
-
-    name: str
-    action: str
-    message: str = ""
-    exit_code: int = 0
 
 
 def open_source(
@@ -148,7 +137,7 @@ class KubernetesSource:
 
     # -- one pass ------------------------------------------------------------------------
 
-    def reconcile_all(self, *, repair_drift: bool = True) -> tuple[list[Verdict], str]:
+    def reconcile_all(self, *, repair_drift: bool = True) -> tuple[list[ApplyOutcome], str]:
         """Every Tenant object once (drift repaired in one bulk pass); the list's version."""
         items, version = self.objects.list_objects()
         live = [o for o in items if not _deleting(o)]
@@ -156,14 +145,14 @@ class KubernetesSource:
         verdicts += self._converge(live, repair_drift=repair_drift)
         return verdicts, version
 
-    def reconcile(self, obj: Obj) -> Verdict:
+    def reconcile(self, obj: Obj) -> ApplyOutcome:
         """One Tenant object: finalize its deletion, or converge it."""
         if _deleting(obj):
             return self._finalize(obj)
         return self._converge([obj], repair_drift=False)[0]
 
-    def _converge(self, items: Sequence[Obj], *, repair_drift: bool) -> list[Verdict]:
-        verdicts: dict[str, Verdict] = {}
+    def _converge(self, items: Sequence[Obj], *, repair_drift: bool) -> list[ApplyOutcome]:
+        verdicts: dict[str, ApplyOutcome] = {}
         sources: list[TenantSource] = []
         for item in items:
             name = _name(item)
@@ -172,16 +161,16 @@ class KubernetesSource:
                 sources.append(tenant_of(obj, self.platform))
             except ConfigError as exc:
                 self._write(obj, _status(obj, _Report("invalid", exc.message)))
-                verdicts[name] = Verdict(name, "invalid", exc.message, exc.exit_code)
+                verdicts[name] = ApplyOutcome(
+                    name, "invalid", message=exc.message, exit_code=exc.exit_code
+                )
                 continue
             self._seen[name] = obj
         if sources:
             for outcome in self._apply(sources, repair_drift=repair_drift):
                 obj = self._seen.pop(outcome.tenant_id)
                 self._write(obj, self._outcome_status(obj, outcome))
-                verdicts[outcome.tenant_id] = Verdict(
-                    outcome.tenant_id, outcome.action, outcome.message, outcome.exit_code
-                )
+                verdicts[outcome.tenant_id] = outcome
         return [verdicts[_name(o)] for o in items]
 
     def _apply(self, sources: list[TenantSource], *, repair_drift: bool) -> list[ApplyOutcome]:
@@ -210,7 +199,7 @@ class KubernetesSource:
             return obj
         return self.objects.set_finalizers(obj, [*finalizers, FINALIZER])
 
-    def _finalize(self, obj: Obj) -> Verdict:
+    def _finalize(self, obj: Obj) -> ApplyOutcome:
         """The delete flow for a Tenant object being deleted; then let the object go.
 
         A spec changed on the way out (e.g. `deletion_protection: false`) is applied
@@ -219,15 +208,17 @@ class KubernetesSource:
         name = _name(obj)
         finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
         if FINALIZER not in finalizers:
-            return Verdict(name, "ignored", "being deleted, not ours to finalize")
+            return ApplyOutcome(name, "ignored", message="being deleted, not ours to finalize")
         if _spec_changed(obj):
             self._converge([obj], repair_drift=False)
         outcome = self._delete(obj)
         if outcome.exit_code:
             self._write(obj, _status(obj, _Report("failed", outcome.message, step="delete")))
-            return Verdict(name, "failed", outcome.message, outcome.exit_code)
+            return ApplyOutcome(
+                name, "failed", message=outcome.message, exit_code=outcome.exit_code
+            )
         self.objects.set_finalizers(obj, [f for f in finalizers if f != FINALIZER])
-        return Verdict(name, "deleted", outcome.message)
+        return ApplyOutcome(name, "deleted", outcome.operation_id, outcome.message)
 
     def _delete(self, obj: Obj) -> Outcome:
         """The delete flow, unless the tenant is gone already (or was never recorded)."""

@@ -8,15 +8,18 @@ deleting the object goes through the finalizer and the delete flow.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
+from typer.testing import CliRunner
 
 from controlplane import service
 from controlplane.service import crd_source
+from tenantctl.main import app
 from tests.integration.test_kubernetes_onboarding import _live_configs
 
 GROUP, VERSION, PLURAL = "tenantctl.io", "v1", "tenants"
@@ -63,7 +66,7 @@ def cluster(cli_env: dict[str, str], kube_apiserver: Any, tmp_path: Path) -> Clu
 def test_a_tenant_object_is_onboarded_and_reports_ready(cluster: Cluster) -> None:
     cluster.create("bluebird")
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action) for v in verdicts] == [("bluebird", "applied")], verdicts
+    assert [(v.tenant_id, v.action) for v in verdicts] == [("bluebird", "applied")], verdicts
 
     obj = cluster.read("bluebird")
     assert crd_source.FINALIZER in obj["metadata"]["finalizers"]
@@ -82,7 +85,7 @@ def test_a_tenant_object_is_onboarded_and_reports_ready(cluster: Cluster) -> Non
 
     cluster.kube.reset_requests()
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action) for v in verdicts] == [("bluebird", "unchanged")]
+    assert [(v.tenant_id, v.action) for v in verdicts] == [("bluebird", "unchanged")]
     assert cluster.kube.writes() == []  # converged: status unchanged, nothing repaired
 
 
@@ -90,7 +93,7 @@ def test_a_tenant_object_is_onboarded_and_reports_ready(cluster: Cluster) -> Non
 def test_an_invalid_spec_is_reported_failed_and_nothing_is_onboarded(cluster: Cluster) -> None:
     cluster.create("bluebird", region="mars-north-1")
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action, v.exit_code) for v in verdicts] == [("bluebird", "invalid", 2)]
+    assert [(v.tenant_id, v.action, v.exit_code) for v in verdicts] == [("bluebird", "invalid", 2)]
     obj = cluster.read("bluebird")
     assert _conditions(obj)["Failed"] == "True"
     assert _conditions(obj)["Ready"] == "False"
@@ -132,7 +135,7 @@ def test_deleting_the_object_runs_the_delete_flow_through_the_finalizer(cluster:
     assert held["metadata"]["deletionTimestamp"]  # the finalizer holds it
 
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action) for v in verdicts] == [("bluebird", "deleted")], verdicts
+    assert [(v.tenant_id, v.action) for v in verdicts] == [("bluebird", "deleted")], verdicts
     assert cluster.kube.store.get("Tenant", "bluebird") is None
     row = service.queries.get(cluster.session, "bluebird")
     assert row["status"] == "deleted"
@@ -149,7 +152,7 @@ def test_a_protected_tenant_keeps_its_object_until_protection_is_lifted(
     cluster.source.reconcile_all()
     cluster.objects.delete_cluster_custom_object(GROUP, VERSION, PLURAL, "bluebird")
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action, v.exit_code) for v in verdicts] == [("bluebird", "failed", 4)]
+    assert [(v.tenant_id, v.action, v.exit_code) for v in verdicts] == [("bluebird", "failed", 4)]
     held = cluster.read("bluebird")
     assert _conditions(held)["Failed"] == "True"
     assert "deletion_protection" in held["status"]["message"]
@@ -158,6 +161,42 @@ def test_a_protected_tenant_keeps_its_object_until_protection_is_lifted(
     spec = {**held["spec"], "lifecycle": {"deletion_protection": False, "retention_days": 7}}
     cluster.objects.patch_cluster_custom_object(GROUP, VERSION, PLURAL, "bluebird", {"spec": spec})
     verdicts, _ = cluster.source.reconcile_all()
-    assert [(v.name, v.action) for v in verdicts] == [("bluebird", "deleted")], verdicts
+    assert [(v.tenant_id, v.action) for v in verdicts] == [("bluebird", "deleted")], verdicts
     assert cluster.kube.store.get("Tenant", "bluebird") is None
     assert service.queries.get(cluster.session, "bluebird")["status"] == "deleted"
+
+
+@pytest.mark.slow
+def test_the_reconcile_command_takes_tenant_objects(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.create("bluebird")
+    platform = str(tmp_path / "tenant-configs" / "platform.yaml")
+    args = ["reconcile", "--source", "kubernetes", "--platform", platform, "-o", "json"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert [(o["tenant"], o["result"]) for o in json.loads(result.stdout)] == [
+        ("bluebird", "applied")
+    ]
+    assert _conditions(cluster.read("bluebird"))["Ready"] == "True"
+
+    refused = CliRunner().invoke(app, [*args, str(tmp_path / "tenant-configs")])
+    assert refused.exit_code == 2
+    assert "reads Tenant objects" in refused.output
+
+
+@pytest.mark.slow
+def test_drift_of_an_observe_only_tenant_is_reported_drifted(cluster: Cluster) -> None:
+    lifecycle = {"deletion_protection": False, "retention_days": 7, "management": "observe"}
+    cluster.create("bluebird")
+    cluster.source.reconcile_all()
+    spec = {**cluster.read("bluebird")["spec"], "lifecycle": lifecycle}
+    cluster.objects.patch_cluster_custom_object(GROUP, VERSION, PLURAL, "bluebird", {"spec": spec})
+    cluster.source.reconcile_all()
+    assert _conditions(cluster.read("bluebird"))["Drifted"] == "False"
+
+    cluster.kube.store.remove("NetworkPolicy", "default-deny", "tenant-bluebird")
+    verdicts, _ = cluster.source.reconcile_all()
+    assert [(v.tenant_id, v.action) for v in verdicts] == [("bluebird", "drifted")], verdicts
+    obj = cluster.read("bluebird")
+    assert _conditions(obj)["Drifted"] == "True"
+    assert "default-deny" in obj["status"]["message"]
+    assert cluster.kube.store.get("NetworkPolicy", "default-deny", "tenant-bluebird") is None

@@ -39,23 +39,20 @@ def _of(kind: str, values_text: str = "") -> list[dict[str, Any]]:
 
 
 def _pod_specs() -> list[tuple[str, dict[str, Any]]]:
-    owners = [*_of("Deployment", RECONCILER), *_of("Job")]
+    owners = [*_of("Deployment"), *_of("Job")]
     return [(o["metadata"]["name"], o["spec"]["template"]["spec"]) for o in owners]
-
-
-RECONCILER = "reconciler: {enabled: true}\n"
 
 
 def test_every_rendered_manifest_is_strictly_valid() -> None:
     kinds = []
-    for manifest in _manifests(RECONCILER):
+    for manifest in _manifests():
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
         kinds.append(manifest["kind"])
     assert sorted(set(kinds)) == [
         "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Job",
         "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount",
     ]  # fmt: skip
-    names = {d["metadata"]["name"] for d in _of("Deployment", RECONCILER)}
+    names = {d["metadata"]["name"] for d in _of("Deployment")}
     assert names == {f"tcp-tenant-control-plane-{c}" for c in ("api", "workers", "reconciler")}
 
 
@@ -125,7 +122,9 @@ def test_commands_of_workers_reconciler_and_migrations() -> None:
         for name, pod in _pod_specs()
     }
     assert commands["workers"] == ["worker", "--concurrency", "4"]
-    assert commands["reconciler"][:3] == ["reconcile", "--source", "kubernetes"]
+    assert commands["reconciler"][:6] == [
+        "reconcile", "--source", "kubernetes", "--watch", "--interval", "300",
+    ]  # fmt: skip
     assert commands["migrations"] == ["migrate"]
     (job,) = _of("Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -162,7 +161,7 @@ def test_values_schema_refuses_bad_values(reason: str, values: dict[str, Any], w
 
 
 def test_reconciler_and_rbac_can_be_switched_off() -> None:
-    text = "rbac: {create: false}\n"
+    text = "reconciler: {enabled: false}\nrbac: {create: false}\n"
     assert [d["metadata"]["name"] for d in _of("Deployment", text)] == [
         "tcp-tenant-control-plane-api",
         "tcp-tenant-control-plane-workers",
@@ -172,7 +171,7 @@ def test_reconciler_and_rbac_can_be_switched_off() -> None:
 
 @pytest.mark.slow
 def test_checkov_passes_on_the_rendered_chart(tmp_path: Path) -> None:
-    for index, manifest in enumerate(_manifests(RECONCILER)):
+    for index, manifest in enumerate(_manifests()):
         (tmp_path / f"{index:02d}.yaml").write_text(yaml.safe_dump(manifest))
     checkov = Path(sys.executable).parent / "checkov"
     args = [str(checkov), "-d", str(tmp_path), "--framework", "kubernetes", "--quiet", "--compact"]
