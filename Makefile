@@ -22,12 +22,9 @@ $(STAMP): pyproject.toml
 	  | { grep -v "^WARNING: Location 'file:" || true; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# The examples' lifecycle on a copy of tenant-configs/ (out/demo-configs): see scripts/demo.sh.
 demo: install
-	$(BIN)/tenantctl validate -f tenant-configs/
-	$(BIN)/tenantctl plan -f tenant-configs/
-	$(BIN)/tenantctl apply -f tenant-configs/ --yes
-	$(BIN)/tenantctl verify tenant-100
-	$(BIN)/tenantctl get
+	scripts/demo.sh
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider

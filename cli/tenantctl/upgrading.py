@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from controlplane import service
 from controlplane.service import lifecycle, upgrading
 from tenantctl.lifecycle import LockTimeout, OutDirOpt, ProgressCommands
 
@@ -74,10 +75,6 @@ class _Commands:
             upgrading.KIND,
             lambda: upgrading.change_tier(session, tenant, tier, out_dir=out_dir),
         )
-        moved = upgrading.summary(session, outcome)
-        if moved is not None:
-            shell._err.print(
-                f"tenant '{tenant}': {moved.from_tier} -> {moved.to_tier}, {moved.rows} row(s) "
-                f"moved by {moved.method}; writes frozen {moved.freeze_seconds:.2f} s",
-                highlight=False,
-            )
+        moved = service.operations.moved(session, outcome)
+        if moved:
+            shell._err.print(f"tenant '{tenant}': {moved}", highlight=False)

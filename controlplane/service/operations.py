@@ -24,6 +24,7 @@ from controlplane.models.tenants import Tenant
 from controlplane.service import fleets, offboarding, planning, queueing
 from controlplane.service.sessions import Session
 from controlplane.state.store import TenantState
+from controlplane.steps import migration
 from controlplane.steps.records import spec_fingerprint
 
 __all__ = ["ApplyOutcome", "apply", "run"]
@@ -166,11 +167,11 @@ def _kinds(
             changing[source.tenant.id] = tier_change
             continue
         standing = planning.standing(state, spec_fingerprint(source.tenant, platform))
-        if standing == "suspended":
-            continue  # left so: `tenantctl resume` brings it back, never a re-apply
+        if standing in planning.LEFT:
+            continue  # left so: `tenantctl resume` / `restore` brings it back, never a re-apply
         if standing != "unchanged":
             kinds[source.tenant.id] = onboarding.KIND
-        elif state is not None and _renders_elsewhere(session, platform, state):
+        elif state is not None and _renders_elsewhere(session, platform, state, source):
             kinds[source.tenant.id] = onboarding.RECONCILE
     return kinds, changing
 
@@ -199,15 +200,20 @@ def _untouched(
         return ApplyOutcome(tenant_id, "drifted" if problems else "observed", message=problems)
     if tenant_id in options.skip:
         return ApplyOutcome(tenant_id, "backing-off")
-    status = "suspended" if state is not None and state.status == "suspended" else "unchanged"
-    return ApplyOutcome(tenant_id, status)
+    if state is not None and state.status in planning.LEFT:
+        return ApplyOutcome(tenant_id, state.status)  # left so until its own command
+    return ApplyOutcome(tenant_id, "unchanged")
 
 
-def _renders_elsewhere(session: Session, platform: PlatformConfig, state: TenantState) -> bool:
+def _renders_elsewhere(
+    session: Session, platform: PlatformConfig, state: TenantState, source: TenantSource
+) -> bool:
     """Render-mode files are part of what was applied: another folder (a second clone) must
-    get them too, so a converged tenant applied into a different `--out` is reconciled."""
+    get them too, and a removed one (`make clean`) again, so a converged tenant applied into
+    a different `--out`, or whose folder is gone, is reconciled."""
     rendered = DriverMode.RENDER in (platform.modes.kubernetes, platform.modes.cloudflare)
-    return rendered and state.out_dir != str(session.out_dir.resolve())
+    here = session.out_dir.resolve()
+    return rendered and (state.out_dir != str(here) or not (here / source.tenant.id).is_dir())
 
 
 def _runner(
@@ -228,10 +234,18 @@ def _runner(
             )
             return replace(outcome, action="repaired", message="; ".join(problems))
         if outcome.action == "applied" and kind == upgrading.KIND:
-            return replace(outcome, action="tier changed")
+            return replace(outcome, action="tier changed", message=moved(session, outcome))
         return outcome
 
     return one
+
+
+def moved(session: Session, outcome: Outcome | ApplyOutcome) -> str:
+    """Rows moved and the write freeze of a finished tier change ("" if it did not finish)."""
+    if not outcome.operation_id:
+        return ""
+    record = session.store.load_steps(outcome.operation_id).get(migration.RESUME)
+    return migration.moved(record.outputs) if record and record.status == "done" else ""
 
 
 def _deleter(session: Session) -> Callable[[str], ApplyOutcome]:

@@ -32,6 +32,7 @@ from controlplane.steps.records import spec_fingerprint
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "LEFT",
     "TenantPlan",
     "check_immutable",
     "check_recorded",
@@ -67,19 +68,23 @@ _KUBERNETES = (
     kubernetes_steps.NetworkStep,
 )
 _COLUMNS = ("object", "field", "want", "have")
+# Statuses an unchanged file leaves as they are (only their own command undoes them).
+LEFT = frozenset({"suspended", "deleted"})
 # Plan actions under which a tenant's resources stay as they are.
-_IDLE = frozenset({"unchanged", "suspended", "observed", "pending-deletion", "delete"})
+_IDLE = frozenset({"unchanged", "observed", "pending-deletion", "delete", *LEFT})
 
 
 def standing(state: TenantState | None, wanted: str) -> str:
     """Where a recorded tenant stands against the wanted spec fingerprint, for plan and apply:
 
     `unchanged` (active at it, no operation left unfinished, even a dead one), `suspended`
-    (suspended at it: left so until `tenantctl resume`), else `update`.
+    or `deleted` (so at it: left so until `tenantctl resume` / `restore`), else `update`.
     """
     if state is None or state.applied_fingerprint != wanted or state.unfinished_operation:
         return "update"
-    return {"active": "unchanged", "suspended": "suspended"}.get(state.status, "update")
+    if state.status == "active":
+        return "unchanged"
+    return state.status if state.status in LEFT else "update"
 
 
 def unfinished_tier_change(session: Session, tenant_id: str) -> TenantSource | None:
@@ -191,7 +196,7 @@ def plan(
 ) -> list[TenantPlan]:
     """Compare each tenant file with what is recorded and what is live; changes nothing.
 
-    Actions: create, update, tier-change, unchanged, suspended,
+    Actions: create, update, tier-change, unchanged, suspended, deleted,
     observed (observe only: nothing is applied), and for recorded tenants of `scope`
     whose file is gone pending-deletion (`delete` with `prune`).
 

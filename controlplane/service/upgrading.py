@@ -29,29 +29,15 @@ from controlplane.steps import database, migration
 __all__ = [
     "KIND",
     "Retired",
-    "Summary",
     "change_tier",
     "check_direction",
     "purge_retired",
-    "summary",
 ]
 
 log = logging.getLogger(__name__)
 
 KIND = upgrading.KIND
 _CHANGEABLE = frozenset({"active"})
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What a finished tier change moved, and for how long writes were frozen."""
-
-    tenant_id: str
-    from_tier: str
-    to_tier: str
-    method: str
-    rows: int
-    freeze_seconds: float
 
 
 @dataclass(frozen=True)
@@ -135,24 +121,6 @@ def _check_fits(source: TenantSource, platform: PlatformConfig) -> None:
         raise ConfigError(
             [(SourceLocation(source.file, None, field), text) for field, text in problems]
         )
-
-
-def summary(session: Session, outcome: Outcome) -> Summary | None:
-    """Rows moved and the write freeze of a finished tier change (None if it did not)."""
-    if not outcome.operation_id:
-        return None
-    record = session.store.load_steps(outcome.operation_id).get(migration.RESUME)
-    if record is None or record.status != "done":
-        return None
-    out = record.outputs
-    return Summary(
-        outcome.tenant_id,
-        out["from_tier"],
-        out["to_tier"],
-        out["method"],
-        int(out["rows"]),
-        float(out["freeze_seconds"]),
-    )
 
 
 def purge_retired(

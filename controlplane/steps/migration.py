@@ -57,6 +57,7 @@ __all__ = [
     "TenantTables",
     "VerifyStep",
     "location_of",
+    "moved",
     "retired",
 ]
 
@@ -120,6 +121,14 @@ class DataMover(Protocol):
     def retire(self, where: Location) -> None:
         """A retired copy in its own database: the app role may not connect any more."""
         ...
+
+
+def moved(outputs: Mapping[str, str]) -> str:
+    """What a finished tier change reports, from its `migration.resume` outputs."""
+    return (
+        f"{outputs['from_tier']} -> {outputs['to_tier']}, {outputs['rows']} row(s) moved by "
+        f"{outputs['method']}; writes frozen {float(outputs['freeze_seconds']):.2f} s"
+    )
 
 
 def location_of(tenant: Tenant, ctx: StepContext) -> Location:

@@ -101,7 +101,7 @@ def test_delete_takes_a_verified_encrypted_export_then_marks_the_tenant_deleted(
     t = tenant_folder
     assert tenantctl("create", "-f", str(t.file))[0] == 0
     rows = t.checksums()
-    started = datetime.now(UTC)
+    started = datetime.now(UTC).replace(microsecond=0)  # `get` shows whole seconds
 
     code, output = tenantctl("delete", t.tenant_id, "--yes")
 
@@ -129,11 +129,18 @@ def test_delete_takes_a_verified_encrypted_export_then_marks_the_tenant_deleted(
     listed = postgres_dump.Dumps({}).contents(dump)
     assert {"customers", "orders"} <= {e.split()[-2] for e in listed if "TABLE DATA" in e}
 
-    # A deleted tenant is deleted: neither delete nor apply takes it anywhere.
+    # A deleted tenant is deleted: neither delete nor apply takes it anywhere. Its
+    # unchanged file (a CI directory apply) is reported and left, exit 0, like a suspended
+    # tenant's; a changed one is refused until it is restored.
     code, output = tenantctl("delete", t.tenant_id, "--yes")
     assert code == 4 and f"tenantctl restore {t.tenant_id}" in output
+    code, output = tenantctl("apply", "-f", str(t.file), "--yes", "-o", "json")
+    assert code == 0 and '"result": "deleted"' in output, output
+    t.file.write_text(t.file.read_text().replace("name: ", "name: Renamed ", 1))
     code, output = tenantctl("apply", "-f", str(t.file), "--yes")
     assert code == 4 and f"tenant '{t.tenant_id}' is deleted: apply leaves it so" in output
+    assert as_json("get", t.tenant_id)["status"] == "deleted"
+    assert t.checksums() == rows
 
 
 def test_export_leaves_the_tenant_as_it_is(tenant_folder: TenantFolder) -> None:

@@ -72,11 +72,9 @@ EXPORTS = {
     "controlplane.service.upgrading": [
         "KIND",
         "Retired",
-        "Summary",
         "change_tier",
         "check_direction",
         "purge_retired",
-        "summary",
     ],
 }
 
