@@ -33,10 +33,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-# Run as a script, bench/ is first on the path, and bench/kubernetes.py would shadow the SDK.
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent))  # `bench._embedded`
 
 from bench import _embedded  # noqa: E402
 from controlplane import service  # noqa: E402

@@ -16,24 +16,18 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# bench/kubernetes.py would shadow the `kubernetes` client package the drivers import:
-# take bench/ (the script's folder, first on the path) off it.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+import pgserver
+import psycopg
+from psycopg import conninfo, sql
 
-import pgserver  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import conninfo, sql  # noqa: E402
-
-from controlplane import service  # noqa: E402
-from controlplane.drivers import postgres, postgres_dump  # noqa: E402
-from controlplane.service import lifecycle, upgrading  # noqa: E402
-from controlplane.state import database  # noqa: E402
+from controlplane import service
+from controlplane.drivers import postgres, postgres_dump
+from controlplane.service import lifecycle, upgrading
+from controlplane.state import database
 
 TENANT = "bench-up"
 SCHEMA = "tenant_bench_up"

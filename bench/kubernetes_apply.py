@@ -9,7 +9,7 @@
   labelled list per kind for all tenants) and once per tenant (one list per kind and
   tenant), to show what observing in bulk saves.
 
-Prints one JSON object. Usage: .venv/bin/python bench/kubernetes.py [--tenants 100]
+Prints one JSON object. Usage: .venv/bin/python bench/kubernetes_apply.py [--tenants 100]
 """
 
 from __future__ import annotations
@@ -25,12 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# This file is named like the `kubernetes` client package: take bench/ off the import
-# path (Python puts the script's folder first), and put the repository root on it
-# (the fake kube-apiserver lives with the tests).
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+# The fake kube-apiserver lives with the tests.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from controlplane.drivers import kubernetes as kubernetes_driver  # noqa: E402
 from controlplane.engine.steps import StepContext  # noqa: E402
@@ -183,7 +180,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
-    result = {"bench": "kubernetes"}
+    result = {"bench": "kubernetes_apply"}
     result.update(bench_render(args.render_tenants))
     result.update(bench_apply(args.tenants, args.parallel))
     print(json.dumps(result, sort_keys=True))
