@@ -603,11 +603,17 @@ def connect(kubeconfig: str, context: str, *, cluster: str) -> k8s_client.ApiCli
     Raises:
         KubernetesError: neither is usable (the message names cluster and kubeconfig).
     """
+    configuration = k8s_client.Configuration()
+    # urllib3 would otherwise wait out a 429/503's Retry-After itself, inside the step and
+    # holding the lease; the error goes to the runner, which schedules the retry instead.
+    configuration.retries = urllib3.Retry(3, respect_retry_after_header=False)
     try:
-        api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig or None, context=context or None
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig or None,
+            context=context or None,
+            client_configuration=configuration,
         )
-        return api
+        return k8s_client.ApiClient(configuration)
     except (ConfigException, OSError) as exc:
         if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             msg = (
@@ -615,7 +621,6 @@ def connect(kubeconfig: str, context: str, *, cluster: str) -> k8s_client.ApiCli
                 f"from {kubeconfig or 'the default kubeconfig'}: {exc}"
             )
             raise KubernetesError(msg) from exc
-    configuration = k8s_client.Configuration()
     try:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
