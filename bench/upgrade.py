@@ -28,6 +28,7 @@ from controlplane import service
 from controlplane.drivers import postgres, postgres_dump
 from controlplane.service import lifecycle, upgrading
 from controlplane.state import database
+from controlplane.steps import migration
 
 TENANT = "bench-up"
 SCHEMA = "tenant_bench_up"
@@ -113,11 +114,12 @@ def main() -> None:
         started = time.monotonic()
         outcome = upgrading.change_tier(session, TENANT, "enterprise")
         total = time.monotonic() - started
-        moved = upgrading.summary(session, outcome)
-        if outcome.exit_code or moved is None:
+        steps = session.store.load_steps(outcome.operation_id)
+        resumed = steps.get(migration.RESUME)
+        if outcome.exit_code or resumed is None or resumed.status != "done":
             msg = f"tier change failed: {outcome.message}"
             raise SystemExit(msg)
-        steps = session.store.load_steps(outcome.operation_id)
+        moved = resumed.outputs  # what `apply` and `upgrade` report (steps.migration.moved)
         frozen = {
             name: round((r.finished_at - r.started_at).total_seconds(), 3)
             for name, r in steps.items()
@@ -129,11 +131,11 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "upgrade",
-                "rows": moved.rows,
-                "method": moved.method,
+                "rows": int(moved["rows"]),
+                "method": moved["method"],
                 "upgrade_s": round(total, 3),
-                "upgrade_rows_per_s": round(moved.rows / total),
-                "freeze_s": round(moved.freeze_seconds, 3),
+                "upgrade_rows_per_s": round(int(moved["rows"]) / total),
+                "freeze_s": round(float(moved["freeze_seconds"]), 3),
                 "target_freeze_s_max": 2.0,
                 "dump_restore_s": round(dump_restore, 3),
                 "dump_restore_rows_per_s": round(args.rows / dump_restore),
