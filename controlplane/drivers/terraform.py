@@ -399,10 +399,8 @@ class Terraform:
 
     def plan(self, unit: TerraformUnit) -> PlanSummary:
         """What `apply` would change. A workspace never applied costs no process."""
-        if (
-            self.backend is None
-            and not (self.workspace(unit.tenant_id, unit.module) / "terraform.tfstate").exists()
-        ):
+        never_applied = _local_state(self.workspace(unit.tenant_id, unit.module)) is None
+        if self.backend is None and never_applied:
             return PlanSummary(add=1, changes=(("create", f"module.{MODULE} ({unit.module})"),))
         workspace = self.prepare(unit)
         result = self._run(
@@ -447,10 +445,8 @@ class Terraform:
         """Outputs recorded in state (None when never applied); local state costs no process."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         if self.backend is None:
-            state = workspace / "terraform.tfstate"
-            if not state.exists():
-                return None
-            return _flatten(json.loads(state.read_text()).get("outputs", {}))
+            state = _local_state(workspace)
+            return None if state is None else _flatten(state.get("outputs", {}))
         result = self._run(self.prepare(unit), unit, "output", "-json")
         return _flatten(json.loads(result.stdout or "{}")) or None
 
@@ -461,7 +457,7 @@ class Terraform:
         workspace never applied (or already removed) has nothing to destroy.
         """
         workspace = self.workspace(unit.tenant_id, unit.module)
-        if self.backend is not None or (workspace / "terraform.tfstate").exists():
+        if self.backend is not None or _local_state(workspace) is not None:
             self.prepare(unit)
             self._run(
                 workspace,
@@ -539,6 +535,8 @@ class Terraform:
         """Write the module call and run `terraform init` when it (or the module) changed."""
         workspace = self.workspace(unit.tenant_id, unit.module)
         workspace.mkdir(parents=True, exist_ok=True)
+        if self.backend is None:
+            _local_state(workspace)  # mends a state a kill cut short, before terraform reads it
         text = json.dumps(self._root_module(unit), indent=2, sort_keys=True) + "\n"
         main = workspace / "main.tf.json"
         if not main.exists() or main.read_text() != text:
@@ -648,6 +646,41 @@ def _event(unit: TerraformUnit, command: str, line: str) -> TerraformEvent | Non
         resource=str(resource),
         level=str(message.get("@level", "info")),
     )
+
+
+def _local_state(workspace: Path) -> dict[str, Any] | None:
+    """The workspace's local state (None when never applied), mended if a kill cut it short.
+
+    Terraform's local backend truncates terraform.tfstate and then writes it in place, so a
+    kill in between leaves a file no terraform command loads ("unexpected end of JSON
+    input"). It writes terraform.tfstate.backup, the state the run started from, before the
+    first truncation: that backup (or, on a first apply, no state) is put back, and what the
+    cut run made is made again. The Postgres modules' SQL is idempotent, so they converge;
+    cloud resources made by the cut run would be made twice, which is why AWS targets
+    belong on the S3 backend (`S3Backend`), whose writes are atomic.
+    """
+    path = workspace / "terraform.tfstate"
+    state = _load_state(path)
+    if state is not None or not path.exists():
+        return state
+    backup = _load_state(path.with_suffix(".tfstate.backup"))
+    if backup is None:
+        log.warning("terraform state %s was cut short and has no backup: removed", path)
+        path.unlink()
+        return None
+    log.warning("terraform state %s was cut short: restored from its backup", path)
+    tmp = path.with_suffix(f".tfstate.{os.getpid()}")
+    tmp.write_text(json.dumps(backup, indent=2) + "\n")
+    tmp.replace(path)
+    return backup
+
+
+def _load_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def _flatten(outputs: Mapping[str, Any]) -> dict[str, str]:

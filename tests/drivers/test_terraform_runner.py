@@ -8,6 +8,7 @@ blocks until someone writes a line into it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -232,3 +233,43 @@ def test_the_lock_of_a_holder_that_died_is_free(
     workspace = driver.prepare(_unit("after"))
 
     assert (workspace / ".terraform" / "tenantctl-init").exists()
+
+
+def _cut_short(state: Path) -> None:
+    """What a kill inside terraform's in-place state write leaves: the first half."""
+    text = state.read_text()
+    state.write_text(text[: len(text) // 2])
+
+
+def test_a_state_cut_short_by_a_kill_is_restored_from_its_backup(
+    tmp_path: Path, modules: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver = _driver(tmp_path / "tf", modules)
+    first = driver.apply(_unit("cut"))
+    changed = _unit("cut", wait_for="changed")  # an in-place update: terraform writes a backup
+    driver.apply(changed)
+    state = driver.workspace("cut", "probe") / "terraform.tfstate"
+    _cut_short(state)
+
+    again = driver.apply(changed)
+
+    assert again["probe_id"] == first["probe_id"]  # the recorded resource, not a new one
+    assert "cut short: restored from its backup" in caplog.text
+    assert json.loads(state.read_text())["resources"]
+
+
+def test_a_first_state_cut_short_without_backup_is_dropped_and_made_again(
+    tmp_path: Path, modules: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver = _driver(tmp_path / "tf", modules)
+    unit = _unit("first")
+    first = driver.apply(unit)
+    workspace = driver.workspace("first", "probe")
+    (workspace / "terraform.tfstate.backup").unlink(missing_ok=True)
+    _cut_short(workspace / "terraform.tfstate")
+
+    assert driver.outputs(unit) is None  # read as never applied, not a JSON error
+    again = driver.apply(unit)
+
+    assert again["probe_id"] != first["probe_id"]
+    assert "cut short and has no backup: removed" in caplog.text
