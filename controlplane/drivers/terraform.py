@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -648,6 +649,10 @@ def _event(unit: TerraformUnit, command: str, line: str) -> TerraformEvent | Non
     )
 
 
+# struct flock on Linux (x86_64, arm64): l_type, l_whence, l_start, l_len, l_pid (+ padding).
+_FLOCK = "hhqqixxxx"
+
+
 def _local_state(workspace: Path) -> dict[str, Any] | None:
     """The workspace's local state (None when never applied), mended if a kill cut it short.
 
@@ -663,16 +668,37 @@ def _local_state(workspace: Path) -> dict[str, Any] | None:
     state = _load_state(path)
     if state is not None or not path.exists():
         return state
-    backup = _load_state(path.with_suffix(".tfstate.backup"))
-    if backup is None:
-        log.warning("terraform state %s was cut short and has no backup: removed", path)
-        path.unlink()
-        return None
-    log.warning("terraform state %s was cut short: restored from its backup", path)
-    tmp = path.with_suffix(f".tfstate.{os.getpid()}")
-    tmp.write_text(json.dumps(backup, indent=2) + "\n")
-    tmp.replace(path)
-    return backup
+    with path.open("r+") as handle:
+        if not _claim(handle):  # a running terraform: its first apply's state is still empty
+            return None
+        state = _load_state(path)
+        if state is not None:  # written in the meantime
+            return state
+        backup = _load_state(path.with_suffix(".tfstate.backup"))
+        if backup is None:
+            log.warning("terraform state %s was cut short and has no backup: removed", path)
+            path.unlink()
+            return None
+        log.warning("terraform state %s was cut short: restored from its backup", path)
+        tmp = path.with_suffix(f".tfstate.{os.getpid()}")
+        tmp.write_text(json.dumps(backup, indent=2) + "\n")
+        tmp.replace(path)
+        return backup
+
+
+def _claim(handle: IO[str]) -> bool:
+    """Lock the state file unless terraform holds it.
+
+    Terraform holds a POSIX record lock on its state while it runs, which an open file
+    description lock (F_OFD_SETLK) meets. A POSIX lock of our own would not do: this
+    process drops it whenever it closes any handle of the file, as re-reading it does.
+    """
+    flock = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    try:
+        fcntl.fcntl(handle, fcntl.F_OFD_SETLK, flock)
+    except OSError:
+        return False
+    return True
 
 
 def _load_state(path: Path) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ import pytest
 from controlplane.drivers import terraform
 from controlplane.errors import ConflictError
 from controlplane.models.terraform import TerraformEvent, TerraformUnit
+from tests.statelock import locked_state
 
 PROBE = """
 variable "probe_secret" {
@@ -273,3 +274,15 @@ def test_a_first_state_cut_short_without_backup_is_dropped_and_made_again(
 
     assert again["probe_id"] != first["probe_id"]
     assert "cut short and has no backup: removed" in caplog.text
+
+
+def test_an_empty_state_that_a_running_terraform_holds_is_left_alone(
+    tmp_path: Path, modules: Path
+) -> None:
+    driver = _driver(tmp_path / "tf", modules)
+    unit = _unit("running")
+    workspace = driver.prepare(unit)
+    state = workspace / "terraform.tfstate"
+    with locked_state(state):
+        assert driver.outputs(unit) is None
+        assert state.exists()  # not taken for a state cut short

@@ -7,7 +7,6 @@ repaired by apply, and a no-op re-run starts no terraform process.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -26,6 +25,7 @@ from controlplane.errors import ConflictError
 from controlplane.models.platform import PlatformConfig, Tier
 from controlplane.models.tenants import Tenant
 from controlplane.steps import database
+from tests.statelock import locked_state
 
 MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
 pytestmark = pytest.mark.slow
@@ -239,10 +239,9 @@ def test_a_held_state_lock_is_a_conflict_naming_the_lock_and_the_recovery(setup:
     (workspace / ".terraform.tfstate.lock.info").write_text(
         json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner-7"})
     )
-    with (workspace / "terraform.tfstate").open("a") as state:
-        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running terraform holds
-        with pytest.raises(ConflictError) as caught:
-            step.apply(ctx)
+    running = locked_state(workspace / "terraform.tfstate")  # what a running terraform holds
+    with running, pytest.raises(ConflictError) as caught:
+        step.apply(ctx)
     message = caught.value.message
     assert lock_id in message
     assert f"terraform -chdir={workspace} force-unlock {lock_id}" in message
