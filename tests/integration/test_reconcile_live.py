@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from controlplane.drivers.cloudflare import TOKEN_ENV
 from tenantctl.main import app
-from tests.conftest import EXAMPLES
 from tests.fakes.cloudflare_api import CloudflareEmulator
-from tests.fakes.cloudflare_fixtures import TOKEN
 from tests.fakes.kube_fixtures import FakeCluster
-from tests.lifecycle.conftest import TenantFolder, write_tenant
+from tests.lifecycle.conftest import BASE, TenantFolder, folder_tenant, live_folder, write_tenant
 
 runner = CliRunner()
-BASE = "tenants.example.com"
 
 
 def _json(*args: str) -> tuple[int, Any]:
@@ -45,21 +39,17 @@ def live_fleet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> TenantFolder:
     """A directory with one standard tenant and platform.yaml in live mode on the fakes."""
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_url)
-    folder = Path(cli_env["TENANTCTL_DATA_DIR"]).parent / "live"
-    folder.mkdir()
-    document = yaml.safe_load((EXAMPLES / "platform.yaml").read_text())
-    document["platform"]["modes"] = {"kubernetes": "live", "cloudflare": "live"}
-    document["platform"]["clusters"] = {"shared": {"context": "fake"}}
-    document["platform"]["kubernetes"] = {"kubeconfig": str(kube_apiserver.kubeconfig)}
-    document["platform"]["cloudflare_zone_id"] = cloudflare_zone
-    (folder / "platform.yaml").write_text(yaml.safe_dump(document))
+    folder = live_folder(
+        cli_env,
+        kube_apiserver,
+        cloudflare_zone,
+        cloudflare_url,
+        monkeypatch,
+        clusters={"shared": "fake"},
+    )
     tenant_id = f"rl-{uuid.uuid4().hex[:10]}"
     write_tenant(folder, tenant_id)
-    return TenantFolder(
-        tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
-    )
+    return folder_tenant(cli_env, folder, tenant_id)
 
 
 def _cname(emulator: CloudflareEmulator, zone: str, host: str) -> list[dict[str, Any]]:

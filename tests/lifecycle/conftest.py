@@ -11,14 +11,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
 from psycopg import conninfo, sql
 
 from controlplane.drivers import postgres
+from controlplane.drivers.cloudflare import TOKEN_ENV
 from tests.conftest import EXAMPLES
+from tests.fakes.cloudflare_fixtures import TOKEN
+from tests.fakes.kube_fixtures import FakeCluster
 
 CUSTOMERS = 'id,name,tenant_id\n1,Ada,{tid}\n2,Grace,{tid}\n3,"Hopper, Grace",{tid}\n'
 ORDERS = "".join(f'{{"id": {n}, "sku": "sku-{n}", "total": {n * 10}}}\n' for n in range(1, 6))
+BASE = "tenants.example.com"  # the examples' platform.base_domain
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,57 @@ def make_tenant_folder(cli_env: dict[str, str], folder: Path, tenant_id: str = "
     (folder / "data" / "orders.jsonl").write_text(ORDERS)
     (folder / "data" / "README.txt").write_text("not data: ignored")
     write_tenant(folder, tenant_id, source="./data/")
+    return folder_tenant(cli_env, folder, tenant_id)
+
+
+def live_folder(
+    cli_env: dict[str, str],
+    cluster: FakeCluster,
+    zone: str,
+    cloudflare_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    clusters: dict[str, str],
+) -> Path:
+    """A folder with the examples' platform.yaml in live mode on the fake apiserver and the
+    Cloudflare emulator; `clusters` maps platform cluster names to kubeconfig contexts."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_url)
+    folder = Path(cli_env["TENANTCTL_DATA_DIR"]).parent / "live"
+    folder.mkdir()
+    document = yaml.safe_load((EXAMPLES / "platform.yaml").read_text())
+    document["platform"]["modes"] = {"kubernetes": "live", "cloudflare": "live"}
+    document["platform"]["clusters"] = {name: {"context": c} for name, c in clusters.items()}
+    document["platform"]["kubernetes"] = {"kubeconfig": str(cluster.kubeconfig)}
+    document["platform"]["cloudflare_zone_id"] = zone
+    (folder / "platform.yaml").write_text(yaml.safe_dump(document))
+    return folder
+
+
+def folder_tenant(cli_env: dict[str, str], folder: Path, tenant_id: str) -> TenantFolder:
     return TenantFolder(
         tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
     )
+
+
+@pytest.fixture
+def live_tenant(
+    cli_env: dict[str, str],
+    kube_apiserver: FakeCluster,
+    cloudflare_zone: str,
+    cloudflare_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> TenantFolder:
+    """An enterprise tenant file with initial data beside a live-mode platform.yaml."""
+    clusters = {"shared": "fake", "premium-globex": "fake-premium"}
+    folder = live_folder(
+        cli_env, kube_apiserver, cloudflare_zone, cloudflare_url, monkeypatch, clusters=clusters
+    )
+    tenant_id = f"lv-{uuid.uuid4().hex[:10]}"
+    (folder / "data").mkdir()
+    (folder / "data" / "customers.csv").write_text(CUSTOMERS.format(tid=tenant_id))
+    write_tenant(folder, tenant_id, tier="enterprise", source="./data/")
+    return folder_tenant(cli_env, folder, tenant_id)
 
 
 @pytest.fixture

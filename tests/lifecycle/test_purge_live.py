@@ -21,9 +21,8 @@ import yaml
 from controlplane.drivers import exports
 from tests.fakes.cloudflare_api import CloudflareEmulator
 from tests.fakes.kube_fixtures import FakeCluster
-from tests.lifecycle.conftest import TenantFolder
+from tests.lifecycle.conftest import BASE, TenantFolder
 from tests.lifecycle.test_delete import as_json, tenantctl
-from tests.lifecycle.test_suspend_live import BASE, live_tenant  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 BUCKET = "lc-exports"
@@ -31,7 +30,7 @@ BUCKET = "lc-exports"
 
 @pytest.mark.usefixtures("moto_url")
 def test_delete_and_purge_live(
-    live_tenant: TenantFolder,  # noqa: F811 - the imported fixture
+    live_tenant: TenantFolder,
     kube_apiserver: FakeCluster,
     cloudflare_emulator: CloudflareEmulator,
     cloudflare_zone: str,

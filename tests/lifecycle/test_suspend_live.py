@@ -8,62 +8,24 @@ target; resume puts every object back as onboarding made it; the rows stay.
 from __future__ import annotations
 
 import json
-import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from controlplane.drivers.cloudflare import TOKEN_ENV
 from controlplane.resources import suspension
 from tenantctl.main import app
-from tests.conftest import EXAMPLES
 from tests.fakes.cloudflare_api import CloudflareEmulator
-from tests.fakes.cloudflare_fixtures import TOKEN
 from tests.fakes.kube_fixtures import FakeCluster
-from tests.lifecycle.conftest import CUSTOMERS, TenantFolder, write_tenant
+from tests.lifecycle.conftest import BASE, TenantFolder
 
 runner = CliRunner()
-BASE = "tenants.example.com"
 
 
 def _invoke(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output
-
-
-@pytest.fixture
-def live_tenant(
-    cli_env: dict[str, str],
-    kube_apiserver: FakeCluster,
-    cloudflare_zone: str,
-    cloudflare_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> TenantFolder:
-    """An enterprise tenant file beside a platform.yaml in live mode on the fakes."""
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_url)
-    folder = Path(cli_env["TENANTCTL_DATA_DIR"]).parent / "live"
-    folder.mkdir()
-    document = yaml.safe_load((EXAMPLES / "platform.yaml").read_text())
-    document["platform"]["modes"] = {"kubernetes": "live", "cloudflare": "live"}
-    document["platform"]["clusters"] = {
-        "shared": {"context": "fake"},
-        "premium-globex": {"context": "fake-premium"},
-    }
-    document["platform"]["kubernetes"] = {"kubeconfig": str(kube_apiserver.kubeconfig)}
-    document["platform"]["cloudflare_zone_id"] = cloudflare_zone
-    (folder / "platform.yaml").write_text(yaml.safe_dump(document))
-    tenant_id = f"lv-{uuid.uuid4().hex[:10]}"
-    (folder / "data").mkdir()
-    (folder / "data" / "customers.csv").write_text(CUSTOMERS.format(tid=tenant_id))
-    write_tenant(folder, tenant_id, tier="enterprise", source="./data/")
-    return TenantFolder(
-        tenant_id, folder, cli_env["TENANTCTL_DATABASE_URL"], Path(cli_env["TENANTCTL_DATA_DIR"])
-    )
 
 
 def _cname(emulator: CloudflareEmulator, zone: str, name: str) -> list[str]:

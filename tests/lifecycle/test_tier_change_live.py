@@ -10,8 +10,8 @@ import pytest
 
 from tests.fakes.cloudflare_api import CloudflareEmulator
 from tests.fakes.kube_fixtures import FakeCluster
-from tests.lifecycle.conftest import TenantFolder
-from tests.lifecycle.test_suspend_live import BASE, _cname, _invoke, live_tenant  # noqa: F401
+from tests.lifecycle.conftest import BASE, TenantFolder
+from tests.lifecycle.test_suspend_live import _cname, _invoke
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def _names(rows: Any) -> list[str]:
 
 
 def test_upgrade_then_downgrade_live_moves_the_rows_and_the_policies(
-    live_tenant: TenantFolder,  # noqa: F811 - the fixture imported above
+    live_tenant: TenantFolder,
     kube_apiserver: FakeCluster,
     cloudflare_emulator: CloudflareEmulator,
     cloudflare_zone: str,
