@@ -21,7 +21,7 @@ into the control plane's errors.
 from __future__ import annotations
 
 import contextlib
-import copy
+import functools
 import json
 import os
 import tempfile
@@ -201,6 +201,7 @@ GUARDED_KINDS = frozenset(
 _POD_SECURITY = "pod-security.kubernetes.io/"
 _NOT_CONTENT = ("apiVersion", "kind", "metadata", "status")
 _LIMIT_QUANTITIES = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+_QUANTITIES = frozenset({"ResourceQuota", "LimitRange"})  # kinds whose sizes are re-spelled
 
 
 def _canonical(sizes: Any) -> Any:
@@ -284,11 +285,21 @@ _DEFAULTS: dict[str, Callable[[Obj], None]] = {
 }
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON data: `copy.deepcopy` without its memo and dispatch, which
+    cost most of a drift pass (every desired object of every tenant is copied once)."""
+    if isinstance(value, dict):
+        return {key: _copied(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(child) for child in value)
+    return value
+
+
 def _comparable(live: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The live object with its quantities canonical (copied only when it has any)."""
-    if live.get("kind") not in ("ResourceQuota", "LimitRange"):
+    """The live object with its quantities canonical (its spec copied, when it has any)."""
+    if live.get("kind") not in _QUANTITIES:
         return live
-    copied: Obj = copy.deepcopy(dict(live))
+    copied: Obj = {**live, "spec": _copied(live.get("spec"))}
     _quantities_canonical(copied)
     return copied
 
@@ -299,9 +310,12 @@ def _as_stored(obj: Mapping[str, Any]) -> Obj:
     Comparing this (not the object as written) with the live object means nothing the
     server defaults, omits or re-spells is ever reported as drift.
     """
-    stored: Obj = copy.deepcopy(dict(obj))
+    kind = str(obj.get("kind"))
+    defaults = _DEFAULTS.get(kind)
+    if defaults is None and kind not in _QUANTITIES:
+        return dict(obj)  # nothing to fill in or re-spell: no copy needed
+    stored: Obj = _copied(dict(obj))
     _quantities_canonical(stored)
-    defaults = _DEFAULTS.get(str(stored.get("kind")))
     if defaults is not None:
         defaults(stored)
     return stored
@@ -345,10 +359,47 @@ def _owned(fields: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[
         yield from _owned(child or {}, (*prefix, key[2:]))
 
 
+def _managed(live: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return (live.get("metadata") or {}).get("managedFields") or []
+
+
+def _unwanted(
+    fields: Mapping[str, Any], want: Any, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Leaf paths of a `fieldsV1` trie that no leaf path of `want` leads to or through.
+
+    Walks the trie along `want` instead of flattening both and comparing every pair of
+    paths: on a converged object it finds nothing after a few dict lookups.
+    """
+    if not isinstance(want, dict) or not want:
+        return []  # a wanted leaf: whatever is owned at or below it is wanted
+    names = [k for k in fields if k != "."]
+    if not names or any(not k.startswith("f:") for k in names):
+        return []  # owned as a whole, and wanted paths go through it
+    found: list[tuple[str, ...]] = []
+    for key in names:
+        name, child = key[2:], fields[key] or {}
+        if name in want:
+            found += _unwanted(child, want[name], (*prefix, name))
+        else:
+            found += _owned(child, (*prefix, name))
+    return found
+
+
+def _holds(want: Any, live: Any) -> bool:
+    """Whether every leaf of `want` has its value in `live`, i.e. `_compare` finds no
+    changed field: the quick answer for a converged object, with no path built."""
+    if want == live:
+        return True  # most subtrees (a spec as the server stores it) are equal as a whole
+    if isinstance(want, dict) and want and isinstance(live, dict):
+        return all(key in live and _holds(child, live[key]) for key, child in want.items())
+    return False
+
+
 def _owners(live: Mapping[str, Any]) -> dict[tuple[str, ...], dict[str, str]]:
     """Leaf path -> {manager: operation} owning it, from the live object's managedFields."""
     found: dict[tuple[str, ...], dict[str, str]] = {}
-    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+    for entry in _managed(live):
         for path in _owned(entry.get("fieldsV1") or {}):
             manager = str(entry.get("manager", ""))
             found.setdefault(path, {})[manager] = str(entry.get("operation", ""))
@@ -411,15 +462,16 @@ def _compare(key: _Key, want: Mapping[str, Any], live: Mapping[str, Any]) -> lis
     (guarded kinds) fields someone else added."""
     stored = _as_stored(want)
     live = _comparable(live)  # canonical quantities on both sides: compared by value
-    seen = _Seen(key, _owners(live))
-    wanted = dict(_leaves(stored))
-    changes = (seen.changed(path, value, _at(live, path)) for path, value in wanted.items())
-    found = [d for d in changes if d is not None]
-    for path, managers in seen.owners.items():
-        if FIELD_MANAGER in managers and not _related(path, wanted):
-            have = _at(live, path)
-            if have is not _MISSING:
-                found.append(seen.dropped(path, have))
+    seen = _Seen(key, live)
+    found: list[FieldDifference] = []
+    if not _holds(stored, live):
+        changes = (seen.changed(path, value, _at(live, path)) for path, value in _leaves(stored))
+        found = [d for d in changes if d is not None]
+    ours = (e for e in _managed(live) if e.get("manager") == FIELD_MANAGER)  # Apply, Update
+    for path in dict.fromkeys(p for e in ours for p in _unwanted(e.get("fieldsV1") or {}, stored)):
+        have = _at(live, path)
+        if have is not _MISSING:
+            found.append(seen.dropped(path, have))
     reported = {d.path for d in found}
     found += [
         seen.added(path, _at(live, path))
@@ -434,7 +486,12 @@ class _Seen:
     """Builds the differences of one object, naming the managers that own each field."""
 
     key: _Key
-    owners: Mapping[tuple[str, ...], Mapping[str, str]]
+    live: Mapping[str, Any]
+
+    @functools.cached_property
+    def owners(self) -> dict[tuple[str, ...], dict[str, str]]:
+        """Who owns what: read only for a difference to report (most objects have none)."""
+        return _owners(self.live)
 
     def _show(self, path: tuple[str, ...], value: Any) -> str:
         return _show(path, value, self.key[1] == "Secret")
@@ -468,12 +525,6 @@ class _Seen:
             owner=", ".join(sorted(m for m in others if m != FIELD_MANAGER)),
             added=True,
         )
-
-
-def _related(path: tuple[str, ...], wanted: Mapping[tuple[str, ...], Any]) -> bool:
-    if path in wanted:
-        return True
-    return any(w[: len(path)] == path or path[: len(w)] == w for w in wanted)
 
 
 def _owned_by_us(live: Mapping[str, Any]) -> bool:
@@ -629,13 +680,56 @@ def connect(kubeconfig: str, context: str, *, cluster: str) -> k8s_client.ApiCli
     return k8s_client.ApiClient(configuration)
 
 
+_Slot = tuple[str, tuple[str, str]]  # cluster, (apiVersion, kind)
+_Labels = tuple[str | None, ...]  # the values of some label names, in their order
+
+
+def _label_values(obj: Mapping[str, Any], names: Sequence[str]) -> _Labels:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return tuple(labels.get(name) for name in names)
+
+
 class _Snapshot:
-    """Lists shared by every scope during one pass: (cluster, kind) -> key -> object."""
+    """Lists shared by every scope during one pass: (cluster, kind) -> key -> object.
+
+    Each list is also grouped by the values of the labels scopes select on (built on the
+    first scope that asks, kept up to date by our writes), so a scope finds its few
+    objects without scanning every tenant's: a pass over N tenants stays linear in N.
+    Callers hold `lock`.
+    """
 
     def __init__(self, inventory: Mapping[str, str]) -> None:
         self.inventory = dict(inventory)
-        self.lists: dict[tuple[str, tuple[str, str]], dict[_Key, Obj]] = {}
+        self.lists: dict[_Slot, dict[_Key, Obj]] = {}
+        self.groups: dict[tuple[_Slot, tuple[str, ...]], dict[_Labels, dict[_Key, Obj]]] = {}
         self.lock = threading.Lock()
+
+    def matching(self, slot: _Slot, selector: Mapping[str, str]) -> dict[_Key, Obj]:
+        """The listed objects of `slot` carrying every label of `selector` (a copy)."""
+        names = tuple(sorted(selector))
+        groups = self.groups.get((slot, names))
+        if groups is None:
+            groups = {}
+            for key, obj in self.lists[slot].items():
+                groups.setdefault(_label_values(obj, names), {})[key] = obj
+            self.groups[(slot, names)] = groups
+        return dict(groups.get(tuple(selector[name] for name in names), {}))
+
+    def remember(self, slot: _Slot, key: _Key, obj: Obj | None) -> None:
+        """Our write of `key` (None: deleted), in the list and in its groups."""
+        objects = self.lists.get(slot)
+        if objects is None:
+            return  # not listed yet: the list, when it comes, reads the write
+        old = objects.pop(key, None)
+        for (grouped, names), groups in self.groups.items():
+            if grouped != slot:
+                continue
+            if old is not None:
+                groups.get(_label_values(old, names), {}).pop(key, None)
+            if obj is not None:
+                groups.setdefault(_label_values(obj, names), {})[key] = obj
+        if obj is not None:
+            objects[key] = obj
 
 
 class KubernetesClusters:
@@ -684,7 +778,8 @@ class KubernetesClusters:
         """Observe in bulk: within this block each kind is listed once per cluster.
 
         `inventory` selects everything the control plane manages (e.g. managed-by);
-        each scope then filters the shared lists in memory. Our own writes update them.
+        each scope then finds its own objects in the shared lists (grouped by the labels
+        scopes select on). Our own writes update them.
         """
         self._snapshot = _Snapshot(inventory)
         try:
@@ -713,20 +808,15 @@ class KubernetesClusters:
             if slot not in snap.lists:
                 with translated(f"list {kind.plural}", api.cluster):
                     snap.lists[slot] = {_key(o): o for o in api.list(kind, snap.inventory)}
-            return dict(snap.lists[slot])
+            return snap.matching(slot, selector)
 
     def _remember(self, cluster: str, key: _Key, obj: Obj | None) -> None:
         snap = self._snapshot
         if snap is None:
             return
+        stored = None if obj is None else {"apiVersion": key[0], "kind": key[1], **obj}
         with snap.lock:
-            objects = snap.lists.get((cluster, (key[0], key[1])))
-            if objects is None:
-                return
-            if obj is None:
-                objects.pop(key, None)
-            else:
-                objects[key] = {"apiVersion": key[0], "kind": key[1], **obj}
+            snap.remember((cluster, (key[0], key[1])), key, stored)
 
     def differences(
         self, scope: Scope, desired: Sequence[Mapping[str, Any]]

@@ -67,6 +67,7 @@ def parse(value: str | int | float) -> Decimal:
     return _read(value)[0]
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a fleet spells the same few sizes over and over
 def canonical(value: str | int | float) -> str:
     """The text a real API server stores for the quantity (`0.5` -> `500m`, `1024Mi` -> `1Gi`).
 

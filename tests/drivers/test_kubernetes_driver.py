@@ -129,6 +129,29 @@ def test_a_snapshot_lists_each_kind_once_for_any_number_of_tenants(
     assert len(kube_apiserver.requests) == KIND_COUNT
 
 
+def test_writes_inside_a_snapshot_are_seen_by_their_own_scope_only(
+    backend: driver.KubernetesClusters, kube_apiserver: Any
+) -> None:
+    """The snapshot's lists are grouped by the labels scopes select on: a create and a
+    prune inside it land in (and leave) the writer's group, nobody else's."""
+    kept, removed, added = (_tenant(f"s{i}", "standard") for i in range(3))
+    for tenant in (kept, removed):
+        _onboard(backend, tenant)
+    kube_apiserver.reset_requests()
+    network = steps.NetworkStep(backend)
+    with backend.snapshot({objects.MANAGED_BY_LABEL: objects.MANAGED_BY}):
+        assert [network.verify(_ctx(t)) for t in (kept, removed)] == [[], []]
+        _onboard(backend, added)
+        backend.remove(_scope(removed, bundles.NETWORK))
+        assert network.verify(_ctx(added)) == []
+        assert network.verify(_ctx(kept)) == []
+        gone = network.differences(_ctx(removed))
+        assert gone and all(d.path == "." and d.have == "<absent>" for d in gone)
+        assert backend.observe(_scope(removed, bundles.NETWORK)) == {}
+    gets = [r for r in kube_apiserver.requests if r.method == "GET"]
+    assert len(gets) == KIND_COUNT  # every read above came from the snapshot's lists
+
+
 def test_premium_objects_go_to_the_dedicated_cluster_only(
     backend: driver.KubernetesClusters, kube_apiserver: Any
 ) -> None:
