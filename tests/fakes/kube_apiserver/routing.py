@@ -191,13 +191,18 @@ def _collection(store: Store, request: Request, target: Target, options: WriteOp
 
 
 def _list(store: Store, target: Target, query: dict[str, str]) -> dict[str, Any]:
+    """A LIST, paged by `limit`/`continue`: the token is an offset (no snapshots kept)."""
     rtype = target.rtype
+    token, limit = query.get("continue") or "", query.get("limit") or ""
+    start = int(token) if token.isdigit() else 0
     try:
-        items, rv = store.list_objects(
+        items, rv, remaining = store.list_page(
             rtype,
             target.namespace,
             label_selector=query.get("labelSelector"),
             field_selector=query.get("fieldSelector"),
+            start=start,
+            limit=int(limit) if limit.isdigit() else 0,
         )
     except selectors.SelectorError as exc:
         raise errors.bad_request(str(exc)) from exc
@@ -205,28 +210,15 @@ def _list(store: Store, target: Target, query: dict[str, str]) -> dict[str, Any]
         for item in items:
             item.pop("apiVersion", None)
             item.pop("kind", None)
-    items, meta = _paginate(items, {"resourceVersion": str(rv)}, query)
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if remaining:
+        meta |= {"continue": str(start + len(items)), "remainingItemCount": remaining}
     return {
         "kind": f"{rtype.kind}List",
         "apiVersion": rtype.api_version,
         "metadata": meta,
         "items": items,
     }
-
-
-def _paginate(
-    items: list[dict[str, Any]], meta: dict[str, Any], query: dict[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """`limit`/`continue`: the token is an offset (the fake keeps no snapshots)."""
-    token, limit_text = query.get("continue") or "", query.get("limit") or ""
-    start = int(token) if token.isdigit() else 0
-    limit = int(limit_text) if limit_text.isdigit() else 0
-    if not limit:
-        return items[start:], meta
-    end = start + limit
-    if end < len(items):
-        meta = {**meta, "continue": str(end), "remainingItemCount": len(items) - end}
-    return items[start:end], meta
 
 
 def _item(store: Store, request: Request, target: Target, options: WriteOptions) -> Response:

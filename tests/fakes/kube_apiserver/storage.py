@@ -104,17 +104,40 @@ class Store:
         field_selector: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """Matching objects ordered by namespace then name, and the list resourceVersion."""
+        items, rv, _ = self.list_page(
+            rtype, namespace, label_selector=label_selector, field_selector=field_selector
+        )
+        return items, rv
+
+    def list_page(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        start: int = 0,
+        limit: int = 0,
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """`limit` matching objects from `start` (0: all), the list resourceVersion, and how
+        many matching objects follow the page.
+
+        Only the page is copied out: like a real apiserver reading one chunk per request,
+        a paged LIST of N objects costs N copies, not N per page.
+        """
         labels = selectors.parse_labels(label_selector)
         fields = selectors.parse_fields(field_selector)
         with self.lock:
-            items = [
-                self._present(rtype, obj)
+            matching = [
+                obj
                 for (ns, _), obj in sorted(self._bucket(rtype).items())
                 if (namespace is None or ns == namespace)
                 and labels(obj["metadata"].get("labels") or {})
                 and fields(obj)
             ]
-            return items, self._rv
+            end = start + limit if limit else len(matching)
+            page = [self._present(rtype, obj) for obj in matching[start:end]]
+            return page, self._rv, max(0, len(matching) - end)
 
     def get(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
         """Test helper: the stored object, or None."""
