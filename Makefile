@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml
 demo: install
 	scripts/demo.sh
 
+# Two workers (pytest-xdist), one per core: most tests wait on terraform, Postgres or a
+# subprocess, and each worker starts its own embedded Postgres, so they never share state.
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
