@@ -41,7 +41,12 @@ class TokenRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: str | None = None
     tenant_id: str | None = None
-    expires_in: int = Field(30 * 86400, ge=1, description="Lifetime in seconds.")
+    expires_in: int = Field(
+        30 * 86400,
+        ge=1,
+        le=int(tokens.MAX_TTL.total_seconds()),
+        description="Lifetime in seconds (at most 366 days).",
+    )
 
 
 async def _audited(request: Request, caller: Principal, action: str, call: Callable[[], T]) -> T:

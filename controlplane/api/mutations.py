@@ -156,7 +156,11 @@ async def create_tenant(
 
 
 _UPDATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": schemas.Unchanged, "description": "the spec is what is applied already"},
+    200: {
+        "model": schemas.Unchanged,
+        "description": "nothing started: the spec is applied already, or the tenant is left "
+        "as it is (suspended, or observe-only: paused or `lifecycle.management: observe`)",
+    },
     202: {"model": schemas.Accepted, "description": "the changed spec is being applied"},
     **_CREATE_PROBLEMS,
 }

@@ -118,9 +118,19 @@ def _validation(request: Request, exc: Exception) -> Response:
     return problem(request, 422, detail, error="ConfigError", exit_code=2, errors=errors)
 
 
+def _invalid(request: Request, field: str, message: str) -> Response:
+    """Invalid input, as a ConfigError (422, exit 2) naming the part of the request."""
+    errors = [{"file": "request", "line": None, "field": field, "message": message}]
+    return problem(
+        request, 422, f"{field}: {message}", error="ConfigError", exit_code=2, errors=errors
+    )
+
+
 def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this class only
     status = exc.status_code
+    if status == 400:  # FastAPI could not parse the body (not UTF-8, say): invalid input
+        return _invalid(request, "body", f"{exc.detail} (send UTF-8 JSON)")
     response = problem(request, status, str(exc.detail), exit_code=_EXIT_OF_STATUS.get(status, 1))
     response.headers.update(exc.headers or {})
     return response
@@ -130,6 +140,27 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("request %s: unexpected %s", request_id(request), type(exc).__name__, exc_info=exc)
     detail = "unexpected error (a bug in tenantctl); the server log has the details"
     return problem(request, 500, detail, error="ControlPlaneError", exit_code=1)
+
+
+def _nul_in(request: Request) -> str:
+    """Where the request carries a NUL character ("" if nowhere): Postgres text cannot
+    hold one, so it is refused as invalid input before any route reads it."""
+    if "\x00" in request.url.path:
+        return "path"
+    if any("\x00" in value for value in request.query_params.values()):
+        return "query"
+    if any("\x00" in value for value in request.headers.values()):
+        return "header"
+    return ""
+
+
+async def _refuse_nul(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    where = _nul_in(request)
+    if where:
+        return _invalid(request, where, "a NUL character is not allowed")
+    return await call_next(request)
 
 
 async def _with_request_id(
@@ -148,4 +179,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
-    app.middleware("http")(_with_request_id)
+    app.middleware("http")(_refuse_nul)
+    app.middleware("http")(_with_request_id)  # the outer one: every answer has the id

@@ -92,7 +92,9 @@ class AuditQuery(BaseModel):
     tenant: str | None = Field(None, description="Only entries about this tenant.")
     action: str | None = Field(None, description="Only this action.")
     actor: str | None = Field(None, description="Only this actor.")
-    before: int | None = Field(None, ge=1, description="`next` of the previous page.")
+    before: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="`next` of the previous page (an entry id)."
+    )
     limit: int = Field(100, ge=1, le=1000)
 
 

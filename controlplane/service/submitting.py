@@ -310,6 +310,8 @@ class Submissions:
         if isinstance(outcome, ControlPlaneError):
             raise outcome
         if outcome is not None and not outcome.operation_id:
+            if not outcome.exit_code:  # nothing to do (an apply of an observe-only tenant)
+                return Accepted(tenant_id, "")
             error = _BY_EXIT.get(outcome.exit_code, ControlPlaneError)
             message = outcome.message or f"the operation did not begin ({outcome.status})"
             if error is ConfigError:

@@ -30,6 +30,7 @@ from controlplane.state.store import Store
 from controlplane.state.tokens import TokenRow
 
 __all__ = [
+    "MAX_TTL",
     "PLATFORM",
     "ROLES",
     "TENANT",
@@ -52,7 +53,7 @@ PLATFORM = "platform"
 TENANT = "tenant"
 ROLES = ("viewer", "operator", "admin")  # each includes the ones before it
 _PREFIX = "tcp_"
-_MAX_TTL = timedelta(days=366)
+MAX_TTL = timedelta(days=366)  # the longest a token lives
 
 
 # The API's names for the two refusals (the classes live in the one hierarchy).
@@ -92,7 +93,7 @@ def _scope_problem(
         return "role", "give either --role (platform token) or --tenant (tenant token)"
     if role is not None and role not in ROLES:
         return "role", f"unknown role '{role}' — one of {', '.join(ROLES)}"
-    if not timedelta(0) < ttl <= _MAX_TTL:
+    if not timedelta(0) < ttl <= MAX_TTL:
         return "expires", "the lifetime must be between 1 second and 366 days"
     return None
 

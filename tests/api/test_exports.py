@@ -9,6 +9,7 @@ import pytest
 EXPORTS = {
     "controlplane.api": ["create_app"],
     "controlplane.service.tokens": [
+        "MAX_TTL",
         "PLATFORM",
         "ROLES",
         "TENANT",

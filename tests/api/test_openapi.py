@@ -1,7 +1,7 @@
 """Every response of a table of requests is documented and matches its OpenAPI schema.
 
-A small, deterministic stand-in for schemathesis (which is not a dependency yet): each
-route, with each status it can answer here, validated against `/openapi.json`.
+Each route, with each status it can answer here, validated against `/openapi.json`:
+the known outcomes, beside the generated ones of `test_schemathesis`.
 """
 
 from __future__ import annotations

@@ -131,6 +131,38 @@ def test_bad_query_is_a_422_problem(served: Api) -> None:
     assert response.json()["errors"][0]["field"] == "query.limit"
 
 
+JSON = {"Content-Type": "application/json"}
+TOKEN = {"name": "x", "role": "viewer"}
+
+
+# Found by schemathesis: each of these was a 500 or an undocumented 400.
+@pytest.mark.parametrize(
+    ("method", "path", "options", "field"),
+    [
+        # Postgres text cannot hold NUL: the list query raised psycopg.DataError.
+        ("get", "/v1/tenants", {"params": {"tier": "gold\x00"}}, "query"),
+        ("get", "/v1/audit", {"params": {"actor": "\x00"}}, "query"),
+        ("get", "/v1/tenants/a%00b", {}, "path"),
+        # An entry id past bigint: psycopg's NumericValueOutOfRange.
+        ("get", "/v1/audit", {"params": {"before": 2**64}}, "query.before"),
+        # A body FastAPI cannot parse (not UTF-8) was a bare 400 with exit code 1.
+        ("post", "/v1/tokens", {"content": b"\xff{", "headers": JSON}, "body"),
+        # A lifetime past what timedelta holds raised OverflowError.
+        ("post", "/v1/tokens", {"json": {**TOKEN, "expires_in": 10**20}}, "body.expires_in"),
+    ],
+)  # fmt: skip
+def test_input_that_crashed_the_api_is_a_422_problem(
+    served: Api, method: str, path: str, options: dict[str, object], field: str
+) -> None:
+    headers = {**served.as_(served.admin), **options.pop("headers", {})}  # type: ignore[dict-item]
+    response = served.client.request(method, path, headers=headers, **options)  # type: ignore[arg-type]
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["exit_code"], problem["error"]) == (2, "ConfigError")
+    assert problem["errors"][0]["field"] == field
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 @pytest.mark.slow
 def test_create_onboards_in_the_background_and_the_operation_url_follows_it(served: Api) -> None:
     body = json.dumps({"tenant": _bluebird()})

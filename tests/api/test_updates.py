@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from controlplane.service import reconciling
 from tests.api.conftest import Api
 from tests.conftest import EXAMPLES
 
@@ -127,3 +128,20 @@ def test_patch_applies_the_change_and_put_of_the_same_spec_is_unchanged(served: 
     assert tenant["spec"]["integrations"] == {}
     assert tenant["generation"] == 2
     assert _last_audit(served)["detail"]["outcome"] == "accepted"  # type: ignore[index]
+
+
+def test_a_patch_of_a_paused_tenant_starts_nothing_and_says_so(served: Api) -> None:
+    """Found by schemathesis: the apply of an observed-only tenant starts no operation, which
+    the API answered with a 500 ("the operation did not begin")."""
+    served.record("bluebird-books.yaml")
+    reconciling.pause(served.session, "bluebird", reason="maintenance")
+    before = served.session.store.get_tenant("bluebird")
+    response = served.client.patch(
+        "/v1/tenants/bluebird",
+        content=json.dumps({"tenant": {"features": {"ai_agents": True}}}),
+        headers={**served.as_(served.operator), **PATCH},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"tenant_id": "bluebird", "result": "unchanged"}
+    assert served.session.store.get_tenant("bluebird")["spec"] == before["spec"]
+    assert _last_audit(served)["detail"]["outcome"] == "unchanged"  # type: ignore[index]
