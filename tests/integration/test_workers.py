@@ -4,6 +4,11 @@ Real Postgres, real terraform for each standard tenant's schema, Kubernetes and 
 render mode. The fleet is 200 tenants in CI (`CI=true`, as `.ci/run` runs) and 30 by
 default: terraform per tenant makes 200 take about five minutes on the 2-core machine
 (docs/operations.md has the measured figure); `TENANTCTL_TEST_FLEET=N` sets it.
+
+The tests wait on events, not on the clock: a trigger they add to the test database
+NOTIFYs every write to the tenants, leases and step records, and each wait re-checks its
+condition after every change. Its one timeout only ends a hung run (nothing written for
+`STALLED` seconds); it measures nothing.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from controlplane.state import database
@@ -30,8 +36,22 @@ from tests.lifecycle.conftest import write_tenant
 
 TENANTCTL = [sys.executable, "-m", "tenantctl.main"]
 FLEET = int(os.environ.get("TENANTCTL_TEST_FLEET") or (200 if os.environ.get("CI") else 30))
-# Generous: the fleet's terraform runs share two cores with whatever else runs.
-DEADLINE = 60 + 6 * FLEET
+# A safety net: with two workers busy, minutes without a write to the store is a hang.
+STALLED = 600.0
+_CHANNEL = "test_workers_changes"
+_WATCHED = ("tenants", "tenant_locks", "operation_steps")
+_TRIGGER = f"""
+CREATE FUNCTION test_workers_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{_CHANNEL}', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+""" + "".join(
+    f"CREATE TRIGGER test_workers_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION test_workers_changed();"
+    for table in _WATCHED
+)
+Until = Callable[[Callable[[], bool], str], None]
 
 
 @pytest.fixture
@@ -49,12 +69,24 @@ def _worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _until(done: Callable[[], bool], *, what: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within:.0f} s: {what}")
-        time.sleep(0.5)
+@contextmanager
+def _changes(url: str) -> Iterator[Until]:
+    """`until(done, what)`: return once `done()` holds, re-checked after each write to the
+    watched tables (the tables exist: `apply --async` migrated the store)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_TRIGGER)
+        conn.execute(f"LISTEN {_CHANNEL}")  # before the first check: no change falls between
+
+        def until(done: Callable[[], bool], what: str) -> None:
+            while not done():
+                # Closed at once: a suspended notifies() holds the connection's lock.
+                with closing(conn.notifies(timeout=STALLED, stop_after=1)) as changed:
+                    if next(changed, None) is None:
+                        pytest.fail(f"nothing written to the store for {STALLED:.0f} s: {what}")
+                for _ in conn.notifies(timeout=0):  # a burst of changes: one check after it
+                    pass
+
+        yield until
 
 
 def _activated(store: Store) -> int:
@@ -122,26 +154,23 @@ def test_two_workers_onboard_each_tenant_once_and_one_survives_the_others_kill(
     assert {r["result"] for r in rows} == {"queued"} and len(rows) == FLEET
     assert all(r["status_url"] == f"/v1/operations/{r['operation']}" for r in rows)
 
-    started = time.monotonic()
-    doomed = _worker(cli_env, "doomed", tmp_path / "doomed.log")
-    survivor = _worker(cli_env, "survivor", tmp_path / "survivor.log")
-    try:
-        _until(
-            lambda: _activated(store) >= FLEET // 3 and _holds_a_tenant(store, doomed.pid),
-            what=f"a third of {FLEET} tenants active, the doomed worker mid-operation",
-            within=DEADLINE,
-        )
-        doomed.send_signal(signal.SIGKILL)
-        assert doomed.wait(timeout=30) == -signal.SIGKILL
-        _until(lambda: _activated(store) == FLEET, what=f"{FLEET} tenants active", within=DEADLINE)
-        elapsed = time.monotonic() - started
-        survivor.send_signal(signal.SIGTERM)
-        assert survivor.wait(timeout=60) == 0, (tmp_path / "survivor.log").read_text()[-3000:]
-    finally:
-        for process in (doomed, survivor):
-            if process.poll() is None:
-                process.kill()
-    print(f"\n{FLEET} standard tenants onboarded by 2 workers in {elapsed:.0f} s")  # noqa: T201
+    with _changes(cli_env["TENANTCTL_DATABASE_URL"]) as until:
+        doomed = _worker(cli_env, "doomed", tmp_path / "doomed.log")
+        survivor = _worker(cli_env, "survivor", tmp_path / "survivor.log")
+        try:
+            until(
+                lambda: _activated(store) >= FLEET // 3 and _holds_a_tenant(store, doomed.pid),
+                f"a third of {FLEET} tenants active, the doomed worker mid-operation",
+            )
+            doomed.send_signal(signal.SIGKILL)
+            assert doomed.wait(timeout=30) == -signal.SIGKILL
+            until(lambda: _activated(store) == FLEET, f"{FLEET} tenants active")
+            survivor.send_signal(signal.SIGTERM)
+            assert survivor.wait(timeout=60) == 0, (tmp_path / "survivor.log").read_text()[-3000:]
+        finally:
+            for process in (doomed, survivor):
+                if process.poll() is None:
+                    process.kill()
 
     # Each tenant onboarded exactly once: one operation, succeeded, one entry per step.
     check_books(store, ids, "active")
@@ -185,23 +214,26 @@ def test_sigterm_stops_a_worker_at_a_step_boundary_and_another_one_goes_on(
     )
     assert queued.returncode == 0, queued.stderr
 
-    first = _worker(cli_env, "first", tmp_path / "first.log")
-    try:
-        # While terraform runs a tenant's database step: more steps follow it.
-        _until(lambda: _in_step(store, "database"), what="a database step running", within=120)
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()[-3000:]
-    finally:
-        if first.poll() is None:
-            first.kill()
-    stopped = [e for e in store.audit_entries(limit=1000) if e["action"] == "operation.interrupted"]
-    assert stopped, "the worker finished instead of stopping at a step boundary"
-    assert _activated(store) < len(ids)
+    with _changes(cli_env["TENANTCTL_DATABASE_URL"]) as until:
+        first = _worker(cli_env, "first", tmp_path / "first.log")
+        try:
+            # While terraform runs a tenant's database step: more steps follow it.
+            until(lambda: _in_step(store, "database"), "a database step running")
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()[-3000:]
+        finally:
+            if first.poll() is None:
+                first.kill()
+        stopped = [
+            e for e in store.audit_entries(limit=1000) if e["action"] == "operation.interrupted"
+        ]
+        assert stopped, "the worker finished instead of stopping at a step boundary"
+        assert _activated(store) < len(ids)
 
-    second = _worker(cli_env, "second", tmp_path / "second.log")
-    try:
-        _until(lambda: _activated(store) == len(ids), what="both tenants active", within=300)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=120)
+        second = _worker(cli_env, "second", tmp_path / "second.log")
+        try:
+            until(lambda: _activated(store) == len(ids), "both tenants active")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=120)
     check_books(store, ids, "active")
