@@ -44,6 +44,7 @@ from controlplane.state.tables import (
     tenant_exports,
     tenant_hosts,
     tenant_locks,
+    tenant_reconcile,
     tenants,
 )
 
@@ -212,10 +213,20 @@ class Store:
             conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
 
     def set_lifecycle(self, tenant_id: str, status: str, purge_after: datetime | None) -> None:
-        """Set a tenant's status and purge date together (delete, restore, purge)."""
+        """Set a tenant's status and purge date together (delete, restore, purge).
+
+        Settles a `pending-deletion` mark in the same transaction: the tenant is deleted
+        now, or brought back on purpose (the next `apply -f` of its directory marks it
+        again if its file is still gone).
+        """
         values = {"status": status, "purge_after": purge_after, "updated_at": _now()}
         with self._tx() as conn:
             conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+            conn.execute(
+                tenant_reconcile.update()
+                .where(tenant_reconcile.c.tenant_id == tenant_id)
+                .values(pending_deletion_since=None)
+            )
 
     def record_export(self, export: ExportRecord) -> None:
         """Insert or replace the record of one export (its id is the operation's)."""

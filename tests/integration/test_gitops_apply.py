@@ -114,6 +114,36 @@ def test_removed_files_are_pending_deletion_and_prune_past_the_guard_changes_not
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("cli_env")
+def test_a_pruned_tenant_is_no_longer_pending_and_a_restored_one_is_marked_again(
+    tmp_path: Path,
+) -> None:
+    prefix = f"gm{uuid.uuid4().hex[:6]}"
+    kept, gone = f"{prefix}-kept", f"{prefix}-gone"
+    fleet = _fleet(tmp_path / "fleet", [kept, gone])
+    assert _json("apply", "-f", str(fleet), "--yes")[0] == 0
+    (fleet / f"{gone}.yaml").unlink()
+    assert _json("apply", "-f", str(fleet), "--yes")[0] == 0
+    assert _json("get", gone)[1]["marks"] == ["pending-deletion"]
+
+    code, outcomes, _ = _json("apply", "-f", str(fleet), "--yes", "--prune")
+
+    assert code == 0 and {o["tenant"]: o["result"] for o in outcomes}[gone] == "deleted"
+    shown = _json("get", gone)[1]
+    assert (shown["status"], shown["marks"]) == ("deleted", [])  # nothing is pending now
+    assert _json("describe", gone)[1]["marks"] == []
+    code, outcomes, _ = _json("apply", "-f", str(fleet), "--yes", "--prune")
+    assert code == 0 and [o["tenant"] for o in outcomes] == [kept]
+
+    # Restored while its file is still gone: pending deletion again from the next apply.
+    assert service.offboarding.restore(service.open_session(), gone).status == "succeeded"
+    assert _json("get", gone)[1]["marks"] == []
+    code, outcomes, _ = _json("apply", "-f", str(fleet), "--yes")
+    assert code == 0 and {o["tenant"]: o["result"] for o in outcomes}[gone] == "pending-deletion"
+    assert _json("get", gone)[1]["marks"] == ["pending-deletion"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("cli_env")
 def test_platform_max_deletions_zero_refuses_even_one_and_the_flag_overrides_it(
     tmp_path: Path,
 ) -> None:
