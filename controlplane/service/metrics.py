@@ -4,6 +4,7 @@ What lives in the state store is read at scrape time by a collector, in a few GR
 queries, so every replica reports the same numbers, nothing drifts, and operations run
 by the CLI or a worker count as much as the API's own: tenants by tier and status,
 operations by kind and status, operation and step durations (histograms), failed steps,
+drift problems reconcile passes repaired (by step, counted from their audit entries),
 each tenant's drift and last converging operation, request budgets left. Resolver
 counters and the latency histogram are this replica's own.
 
@@ -19,12 +20,18 @@ import logging
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from controlplane.errors import ControlPlaneError
 from controlplane.flows import onboarding
 from controlplane.models.platform import PlatformConfig
+from controlplane.service.operations import REPAIRED
 from controlplane.service.resolving import OUTCOMES, Decision
 from controlplane.service.sessions import Session
 from controlplane.state import budgets, lookups
@@ -71,7 +78,7 @@ class _StateCollector(Collector):
         self.platform = platform
 
     def collect(self) -> Iterator[Metric]:
-        for read in (self._counts, self._durations, self._tenants, self._budgets):
+        for read in (self._counts, self._repairs, self._durations, self._tenants, self._budgets):
             try:
                 yield from read()
             except ControlPlaneError as exc:  # a scrape during an outage reports no state rows
@@ -97,6 +104,17 @@ class _StateCollector(Collector):
         for (kind, step), n in sorted(lookups.count_step_failures(engine).items()):
             failures.add_metric([kind, step], n)
         yield from (tenants, operations, failures)
+
+    def _repairs(self) -> Iterator[Metric]:
+        repairs = CounterMetricFamily(
+            "tenantctl_reconcile_repairs",
+            "Drift problems (a missing or changed object, record or grant) that reconcile "
+            "passes repaired, by onboarding step.",
+            labels=["step"],
+        )
+        for step, n in sorted(lookups.count_repairs(self.session.store.engine, REPAIRED).items()):
+            repairs.add_metric([step], n)
+        yield repairs
 
     def _durations(self) -> Iterator[Metric]:
         engine = self.session.store.engine

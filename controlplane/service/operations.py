@@ -27,9 +27,12 @@ from controlplane.state.store import TenantState
 from controlplane.steps import migration
 from controlplane.steps.records import spec_fingerprint
 
-__all__ = ["ApplyOutcome", "apply", "run"]
+__all__ = ["REPAIRED", "ApplyOutcome", "apply", "run"]
 
 log = logging.getLogger(__name__)
+
+# The audit action of a drift repair; its detail lists the `problems`, "<step>: <problem>".
+REPAIRED = "reconcile.repaired"
 
 # What `apply` reports per tenant, by the operation's final status.
 _ACTIONS = {
@@ -228,7 +231,7 @@ def _runner(
         if outcome.action == "applied" and kind == onboarding.RECONCILE:
             problems = [f"{step}: {problem}" for step, problem in drift.get(tenant_id, [])]
             session.store.audit(
-                "reconcile.repaired",
+                REPAIRED,
                 tenant_id,
                 {"operation": outcome.operation_id, "problems": problems},
             )

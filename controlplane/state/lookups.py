@@ -38,6 +38,7 @@ __all__ = [
     "connection",
     "convergence",
     "count_operations",
+    "count_repairs",
     "count_step_failures",
     "count_tenants",
     "operation",
@@ -185,6 +186,23 @@ def count_step_failures(engine: sa.Engine) -> dict[tuple[str, str], int]:
     )
     with connection(engine) as conn:
         return {(kind, step): n for kind, step, n in conn.execute(query).all()}
+
+
+def count_repairs(engine: sa.Engine, action: str) -> dict[str, int]:
+    """Drift problems repaired, by step: the `problems` of every `action` audit entry, each
+    `"<step>: <what was wrong>"` (step names hold no colon). The audit log only grows, so
+    the counts only grow."""
+    problems = audit_log.c.detail["problems"]
+    problem = sa.func.jsonb_array_elements_text(problems).table_valued("value").lateral()
+    step = sa.func.split_part(problem.c.value, ":", 1)
+    query = (
+        sa.select(step, sa.func.count())
+        .select_from(audit_log.join(problem, sa.true()))
+        .where(audit_log.c.action == action)
+        .group_by(step)
+    )
+    with connection(engine) as conn:
+        return {str(name): int(n) for name, n in conn.execute(query).all()}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +14,7 @@ from controlplane.models.operations import AuditEntry, StepName, StepRecord, Ste
 from controlplane.state.budgets import PostgresRequestBudget
 from tests.api.conftest import Api
 from tests.conftest import EXAMPLES
+from tests.lifecycle.conftest import write_tenant
 
 
 def _samples(served: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -154,6 +157,39 @@ def test_durations_after_real_operations_through_the_api(served: Api) -> None:
     last = samples[(name, (("tenant", "bluebird"),))]
     assert last == pytest.approx(onboarded["finished_at"].timestamp())
     assert samples[("tenantctl_tenant_drift", (("tenant", "bluebird"),))] == 0
+
+
+@pytest.mark.slow
+def test_repairs_of_real_reconcile_passes_count_up_by_step(served: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "fleet"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "platform.yaml", folder / "platform.yaml")
+    for tenant_id in ("mend-a", "mend-b"):
+        write_tenant(folder, tenant_id)
+    source = service.reconciling.Directory((folder,))
+
+    def reconcile() -> dict[str, str]:
+        report = service.reconciling.reconcile(served.session, source)
+        return {o.tenant_id: o.action for o in report.outcomes}
+
+    def repairs() -> dict[str, float]:
+        name = "tenantctl_reconcile_repairs_total"
+        return {dict(k)["step"]: v for (n, k), v in _samples(served).items() if n == name}
+
+    assert reconcile() == {"mend-a": "applied", "mend-b": "applied"}
+    assert repairs() == {}  # onboarding repairs nothing
+    out = tmp_path / "out"  # the render mode folder of the API's session
+    for tenant_id in ("mend-a", "mend-b"):
+        (out / tenant_id / "dns.yaml").unlink()
+    network = out / "mend-a" / "kubernetes" / "network.yaml"
+    network.write_text(network.read_text() + "---\nkind: NetworkPolicy\n")  # an allow-all
+    assert reconcile() == {"mend-a": "repaired", "mend-b": "repaired"}
+    assert repairs() == {"dns": 2, "network": 1}
+    (out / "mend-b" / "dns.yaml").unlink()
+    assert reconcile() == {"mend-a": "unchanged", "mend-b": "repaired"}
+    assert repairs() == {"dns": 3, "network": 1}
+    assert reconcile() == {"mend-a": "unchanged", "mend-b": "unchanged"}
+    assert repairs() == {"dns": 3, "network": 1}
 
 
 def test_label_sets_are_bounded_no_tenant_or_host_labels(served: Api) -> None:
