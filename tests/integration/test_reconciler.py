@@ -3,27 +3,39 @@
 One pass heals drift and audits what it fixed; observe-only tenants (paused, or
 `lifecycle.management: observe`) are reported and left; a failing tenant backs off with
 the backoff kept in the state store (a new session respects it); `watch` re-reads the
-directory every pass and keeps going past an invalid commit. Time is a FakeClock.
+directory every pass and keeps going past an invalid commit, and the `reconcile --watch`
+process stops cleanly on SIGTERM (a pod stop). Time is a FakeClock; the process test
+waits on its output and the store's NOTIFY, with timeouts that only end a hung run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from controlplane import service
 from controlplane.service import reconciling
+from controlplane.state import database, listening
+from controlplane.state.store import Store
 from controlplane.testing import FakeClock
 from tenantctl.main import app
+from tests.bookkeeping import check_books
 from tests.conftest import EXAMPLES
 from tests.lifecycle.conftest import write_tenant
 
@@ -199,3 +211,71 @@ def test_watch_rereads_the_directory_and_survives_an_invalid_commit(fleet: Fleet
 
 def _results_of(report: reconciling.PassReport) -> dict[str, str]:
     return {o.tenant_id: o.action for o in report.outcomes}
+
+
+# Safety nets only: a pass of one render-mode tenant takes seconds; these end a hung run.
+_HUNG = 300.0
+
+
+def _first_document(fd: int) -> Any:
+    """The first JSON document the process prints on `fd`, read as its output arrives."""
+    text = b""
+    while True:
+        try:
+            return json.JSONDecoder().raw_decode(text.decode().lstrip())[0]
+        except json.JSONDecodeError:
+            pass
+        if not select.select([fd], [], [], _HUNG)[0]:
+            pytest.fail(f"no output for {_HUNG:.0f} s")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            pytest.fail(f"the reconciler exited before printing a pass: {text.decode()}")
+        text += chunk
+
+
+@pytest.mark.slow
+def test_watch_process_stops_on_sigterm_mid_pass_with_nothing_left_running(
+    fleet: Fleet, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    command = [
+        sys.executable, "-m", "tenantctl.main", "reconcile", "--watch", "--interval", "1",
+        str(fleet.folder), "--out", str(tmp_path / "out"), "-o", "json",
+    ]  # fmt: skip
+    url = cli_env["TENANTCTL_DATABASE_URL"]
+    late = f"{fleet.ids[0]}-late"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {listening.CHANNEL}")  # the store NOTIFYs each tenant change
+        process = subprocess.Popen(
+            command, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            assert process.stdout is not None
+            first = _first_document(process.stdout.fileno())
+            assert {r["tenant"]: r["result"] for r in first} == dict.fromkeys(
+                fleet.ids, "unchanged"
+            )
+            write_tenant(fleet.folder, late)  # a commit lands: the next pass onboards it
+            # Closed when done: a suspended notifies() holds the connection's lock.
+            with closing(conn.notifies(timeout=_HUNG)) as notes:
+                assert any(n.payload == late for n in notes), f"{late} never recorded"
+            process.send_signal(signal.SIGTERM)  # its operation is running: a step, then stop
+            _, errors = process.communicate(timeout=_HUNG)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, errors.decode()
+    assert "reconciler stopped" in errors.decode()
+
+    store = Store(database.connect(url), actor="test")
+    with store.engine.connect() as db:
+        unfinished = db.exec_driver_sql(
+            "SELECT tenant_id FROM operations WHERE status IN ('running', 'pending')"
+        ).all()
+        held = db.exec_driver_sql("SELECT tenant_id FROM tenant_locks WHERE expires_at > now()")
+        assert (unfinished, held.all()) == ([], [])  # stopped at a step boundary, lease freed
+    assert store.operations_of(late, limit=1)[0]["status"] in ("interrupted", "succeeded")
+    # A re-run finishes what the stop left, each step applied once.
+    code, rows = _json("reconcile", str(fleet.folder), "--out", str(tmp_path / "out"))
+    assert code == 0, rows
+    check_books(store, [*fleet.ids, late], "active")
+    store.engine.dispose()
