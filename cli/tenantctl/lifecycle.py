@@ -167,18 +167,26 @@ class ProgressCommands:
         self._report(outcome)
         return outcome
 
-    def _remotely(self, kind: str, method: str, path: str, **options: Any) -> bool:
-        """With `--server`: run the command's request through the API and follow it (True);
-        else False: the caller runs it locally."""
+    def _remotely(
+        self, kind: str, method: str, path: str, *, out_dir: Path | None = None, **options: Any
+    ) -> lifecycle.Outcome | None:
+        """With `--server`: run the command's request through the API and follow it (its
+        outcome); else None: the caller runs it locally. `--out` is a local option only."""
         api = self._remote()
         if api is None:
-            return False
-        self._follow(api, kind, method, path, **options)
-        return True
+            return None
+        if out_dir is not None:
+            self._fail("--out is a local option: the API renders where it recorded", 2)
+        return self._follow(api, kind, method, path, **options)
 
-    def _follow(self, api: Remote, kind: str, method: str, path: str, **options: Any) -> None:
+    def _follow(
+        self, api: Remote, kind: str, method: str, path: str, **options: Any
+    ) -> lifecycle.Outcome:
         """Submit a mutation to the API, then show its steps as they run, like `_with_progress`."""
-        accepted = self._call(lambda: api.call(method, path, **options))
+        return self._track(api, kind, self._call(lambda: api.call(method, path, **options)))
+
+    def _track(self, api: Remote, kind: str, accepted: dict[str, str]) -> lifecycle.Outcome:
+        """Show an accepted operation's steps as they run, then report how it ended."""
         steps = self._call(lambda: api.steps_of(accepted))
         progress = StepProgress(accepted["tenant_id"], kind, steps)
         try:
@@ -193,6 +201,14 @@ class ProgressCommands:
             )
             raise typer.Exit(130) from None
         self._report(outcome)
+        return outcome
+
+    def _remote_summary(self, outcome: lifecycle.Outcome) -> str:
+        """What the API's record of a followed operation adds to its status (`summary`)."""
+        api = self._remote()
+        if api is None or not outcome.operation_id:
+            return ""
+        return self._call(lambda: api.summary(outcome.operation_id))
 
     def _report(self, outcome: lifecycle.Outcome) -> None:
         if outcome.exit_code:
@@ -273,10 +289,8 @@ class _Commands(ProgressCommands):
         self._recorded(tenant, lifecycle.RESUME, lock_timeout, out_dir)
 
     def _recorded(self, tenant: str, kind: str, lock_timeout: float, out_dir: Path | None) -> None:
-        if api := self._remote():
-            if out_dir is not None:
-                self._fail("--out is a local option: the API renders where it recorded", 2)
-            self._follow(api, kind, "POST", f"/v1/tenants/{tenant}/{kind}")
+        path = f"/v1/tenants/{tenant}/{kind}"
+        if self._remotely(kind, "POST", path, out_dir=out_dir) is not None:
             return
         session = self._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
         run = lifecycle.suspend if kind == lifecycle.SUSPEND else lifecycle.resume

@@ -79,7 +79,8 @@ T = TypeVar("T")
 REMOTE_COMMANDS = frozenset(
     {
         *("get", "describe", "audit", "verify", "create", "suspend", "resume"),
-        *("export", "delete", "restore", "login", "schema", "crd"),
+        *("export", "delete", "restore", "purge", "upgrade", "downgrade"),
+        *("login", "schema", "crd"),
     }
 )
 
@@ -662,7 +663,7 @@ from tenantctl import working  # noqa: E402 - registers on the app defined above
 
 working.register(app, _run, _progress)
 # upgrade, downgrade: a tier change with the tenant's data (cli/tenantctl/upgrading.py).
-_upgrading.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err))
+_upgrading.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err, _remote))
 
 # reconcile [--watch], pause-reconcile, resume-reconcile (cli/tenantctl/reconciling.py).
 _reconciling.register(app, run=_run, emit_outcomes=emit_outcomes, err=err)

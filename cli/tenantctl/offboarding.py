@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -18,11 +20,13 @@ from controlplane import service
 from controlplane.service import lifecycle, offboarding
 from tenantctl.lifecycle import LockTimeout, ProgressCommands, Yes
 from tenantctl.output import Format, emit
+from tenantctl.remote import Remote, RemoteError
 
 __all__ = ["register"]
 
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
 Run1 = Callable[[service.Session], lifecycle.Outcome]
+_NOT_PURGED = "not purged: "  # how the service words a refusal
 _CANDIDATE_COLUMNS = ["tenant", "status", "purge_after", "export_sha256", "hostnames", "purge"]
 
 
@@ -63,7 +67,8 @@ class _Commands:
 
         Example: tenantctl export tenant-100
         """
-        if not self._shell._remotely(offboarding.EXPORT, "POST", f"/v1/tenants/{tenant}/export"):
+        path = f"/v1/tenants/{tenant}/export"
+        if self._shell._remotely(offboarding.EXPORT, "POST", path) is None:
             self._one(
                 tenant, offboarding.EXPORT, lock_timeout, lambda s: offboarding.export(s, tenant)
             )
@@ -92,7 +97,7 @@ class _Commands:
         else:
             self._confirm(f"delete tenant '{tenant}' (its traffic stops)?", yes, required=False)
         path, query = f"/v1/tenants/{tenant}", {"force": str(force).lower()}
-        if not self._shell._remotely(offboarding.DELETE, "DELETE", path, params=query):
+        if self._shell._remotely(offboarding.DELETE, "DELETE", path, params=query) is None:
             self._one(
                 tenant,
                 offboarding.DELETE,
@@ -105,7 +110,8 @@ class _Commands:
 
         Example: tenantctl restore corner-cafe
         """
-        if not self._shell._remotely(offboarding.RESTORE, "POST", f"/v1/tenants/{tenant}/restore"):
+        path = f"/v1/tenants/{tenant}/restore"
+        if self._shell._remotely(offboarding.RESTORE, "POST", path) is None:
             self._one(
                 tenant, offboarding.RESTORE, lock_timeout, lambda s: offboarding.restore(s, tenant)
             )
@@ -142,8 +148,15 @@ class _Commands:
 
         Examples: tenantctl purge --dry-run · tenantctl purge corner-cafe --yes
         """
-        session = self._shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
-        found = self._shell._call(lambda: offboarding.purgeable(session, tenants))
+        api = self._shell._remote()
+        one: Callable[[offboarding.Candidate], int]
+        if api is None:
+            session = self._shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
+            found = self._shell._call(lambda: offboarding.purgeable(session, tenants))
+            one = partial(self._purge_one, session, without_export=without_export)
+        else:
+            found = self._shell._call(lambda: _candidates(api, tenants))
+            one = partial(self._purge_remotely, api, without_export=without_export)
         if dry_run:
             rows = [_row(c) for c in found]
             emit(self._out, rows, output, columns=_CANDIDATE_COLUMNS, title="purge")
@@ -155,7 +168,7 @@ class _Commands:
         if due:
             names = ", ".join(c.tenant_id for c in due)
             self._confirm(f"purge {names} (irreversible)?", yes, required=False)
-        codes = [self._purge_one(session, c, without_export) for c in found if c.refusal == ""]
+        codes = [one(c) for c in found if c.refusal == ""]
         codes += [self._refused(c.tenant_id, c.refusal) for c in found if c.refusal and tenants]
         if not codes:
             self._shell._err.print("nothing to purge", highlight=False)
@@ -163,7 +176,7 @@ class _Commands:
             raise typer.Exit(max(codes))
 
     def _purge_one(
-        self, session: service.Session, candidate: offboarding.Candidate, without_export: bool
+        self, session: service.Session, candidate: offboarding.Candidate, *, without_export: bool
     ) -> int:
         tenant = candidate.tenant_id
 
@@ -172,9 +185,35 @@ class _Commands:
 
         if candidate.unexported and not without_export:
             outcome = self._shell._call(run)  # refused (and audited) before any step
-            return self._refused(tenant, outcome.message.removeprefix("not purged: "))
+            return self._refused(tenant, outcome.message.removeprefix(_NOT_PURGED))
         try:
             self._shell._run_recorded(session, tenant, offboarding.PURGE, run)
+        except typer.Exit as stop:
+            return int(stop.exit_code or 0)
+        return 0
+
+    def _purge_remotely(
+        self, api: Remote, candidate: offboarding.Candidate, *, without_export: bool
+    ) -> int:
+        """`_purge_one` through the API: the server refuses (and audits) an unexported
+        tenant without --without-export before any step, as a local run does."""
+        tenant = candidate.tenant_id
+        path, query = f"/v1/tenants/{tenant}/purge", {"without_export": str(without_export).lower()}
+
+        def submit() -> dict[str, str] | RemoteError:
+            try:
+                accepted: dict[str, str] = api.call("POST", path, params=query)
+            except RemoteError as refused:
+                if refused.message.startswith(_NOT_PURGED):
+                    return refused
+                raise
+            return accepted
+
+        answer = self._shell._call(submit)
+        if isinstance(answer, RemoteError):
+            return self._refused(tenant, answer.message.removeprefix(_NOT_PURGED))
+        try:
+            self._shell._track(api, offboarding.PURGE, answer)
         except typer.Exit as stop:
             return int(stop.exit_code or 0)
         return 0
@@ -186,6 +225,23 @@ class _Commands:
             soft_wrap=True,
         )
         return 4
+
+
+def _candidates(api: Remote, tenants: list[str] | None) -> list[offboarding.Candidate]:
+    """`offboarding.purgeable` through the API."""
+    found = api.call("GET", "/v1/purge-candidates", params={"tenant": tenants or []})["items"]
+    return [
+        offboarding.Candidate(
+            c["tenant_id"],
+            c["status"],
+            datetime.fromisoformat(c["purge_after"]) if c["purge_after"] else None,
+            c["export_checksum"],
+            tuple(c["hostnames"]),
+            c["refusal"],
+            c["resuming"],
+        )
+        for c in found
+    ]
 
 
 def _row(candidate: offboarding.Candidate) -> dict[str, object]:

@@ -170,6 +170,10 @@ class Remote:
                 )
             pause.wait(_POLL)
 
+    def summary(self, operation_id: str) -> str:
+        """What a finished operation reports beside its status (a tier change: rows moved)."""
+        return str(self.call("GET", f"/v1/operations/{operation_id}").get("summary") or "")
+
     def steps_of(self, accepted: Mapping[str, str]) -> list[str]:
         """Every step the accepted operation's flow runs, in order."""
         names: list[str] = self.call("GET", accepted["operation_url"])["step_names"]

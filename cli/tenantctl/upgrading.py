@@ -1,8 +1,8 @@
 """`tenantctl upgrade | downgrade TENANT --tier T`: a tier change with the tenant's data.
 
 Both run the one `tier-change` flow (`controlplane.service.upgrading`) under the live
-step table of the lifecycle commands; the end reports the rows moved and how long
-writes were frozen.
+step table of the lifecycle commands, locally or with `--server` through the API; the
+end reports the rows moved and how long writes were frozen.
 """
 
 from __future__ import annotations
@@ -67,14 +67,19 @@ class _Commands:
         self, tenant: str, tier: str, lock_timeout: float, out_dir: Path | None, *, up: bool
     ) -> None:
         shell = self._shell
-        session = shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
-        shell._call(lambda: upgrading.check_direction(session, tenant, tier, up=up))
-        outcome = shell._run_recorded(
-            session,
-            tenant,
-            upgrading.KIND,
-            lambda: upgrading.change_tier(session, tenant, tier, out_dir=out_dir),
-        )
-        moved = service.operations.moved(session, outcome)
+        path = f"/v1/tenants/{tenant}/{'upgrade' if up else 'downgrade'}"
+        remote = shell._remotely(upgrading.KIND, "POST", path, out_dir=out_dir, json={"tier": tier})
+        if remote is not None:
+            moved = shell._remote_summary(remote)
+        else:
+            session = shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
+            shell._call(lambda: upgrading.check_direction(session, tenant, tier, up=up))
+            outcome = shell._run_recorded(
+                session,
+                tenant,
+                upgrading.KIND,
+                lambda: upgrading.change_tier(session, tenant, tier, out_dir=out_dir),
+            )
+            moved = service.operations.moved(session, outcome)
         if moved:
             shell._err.print(f"tenant '{tenant}': {moved}", highlight=False)

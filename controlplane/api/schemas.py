@@ -16,6 +16,8 @@ __all__ = [
     "Health",
     "Operation",
     "Problem",
+    "PurgeCandidate",
+    "PurgeCandidates",
     "Readiness",
     "Routing",
     "TenantPage",
@@ -193,6 +195,48 @@ class Operation(BaseModel):
         default_factory=list, description="Every step of the flow, in order."
     )
     exit_code: int = Field(0, description="What the CLI exits with for this outcome.")
+    summary: str = Field(
+        "",
+        description="A finished tier change: rows moved and how long writes were frozen.",
+        examples=[
+            "standard -> enterprise, 2008 row(s) moved by logical replication; writes frozen 0.41 s"
+        ],
+    )
+
+
+class PurgeCandidate(BaseModel):
+    """A tenant `purge` looked at: what would go, or why it stays (`refusal`)."""
+
+    tenant_id: str
+    status: str
+    purge_after: datetime | None
+    export_checksum: str = Field(description="sha256 of its newest verified export, or empty.")
+    hostnames: list[str]
+    refusal: str = Field(description="Why purge leaves it; empty when it would go.")
+    resuming: bool = Field(description="A purge of it is under way (it goes on).")
+    unexported: bool = Field(description="No verified export: purge needs `without_export`.")
+
+
+class PurgeCandidates(BaseModel):
+    """What `tenantctl purge --dry-run` lists."""
+
+    model_config = _example(
+        {
+            "items": [
+                {
+                    "tenant_id": "corner-cafe",
+                    "status": "deleted",
+                    "purge_after": "2026-12-08T09:00:00Z",
+                    "export_checksum": "9f86d081884c7d659a2feaa0c55ad015...",
+                    "hostnames": ["cornercafe.tenants.example.com"],
+                    "refusal": "",
+                    "resuming": False,
+                    "unexported": False,
+                }
+            ]
+        }
+    )
+    items: list[PurgeCandidate]
 
 
 class Diff(BaseModel):

@@ -5,6 +5,7 @@ The mutations are in `mutations`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from controlplane.api import auth, schemas
 from controlplane.api.context import Svc
-from controlplane.service import listing, queries
+from controlplane.service import listing, offboarding, queries
 from controlplane.service.tokens import Principal
 
 __all__ = ["router"]
@@ -84,6 +85,21 @@ def verify_tenant(tenant_id: str, svc: Svc, _caller: Viewer) -> dict[str, Any]:
     """Each onboarding step's check of the tenant's real resources (reads only)."""
     problems = listing.verify(svc.session, tenant_id)
     return {"tenant_id": tenant_id, "healthy": not problems, "problems": problems}
+
+
+@router.get("/purge-candidates", response_model=schemas.PurgeCandidates, responses=_PROBLEMS)
+def purge_candidates(
+    svc: Svc,
+    _caller: Viewer,
+    tenant: Annotated[
+        list[str] | None, Query(description="These tenants (default: every deleted one).")
+    ] = None,
+) -> dict[str, Any]:
+    """What `tenantctl purge --dry-run` lists: each tenant purge would remove now, or why not.
+
+    `POST /v1/tenants/{tenant_id}/purge` then purges one."""
+    found = offboarding.purgeable(svc.session, tenant)
+    return {"items": [{**dataclasses.asdict(c), "unexported": c.unexported} for c in found]}
 
 
 class AuditQuery(BaseModel):

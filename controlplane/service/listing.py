@@ -18,6 +18,7 @@ from controlplane.service import lifecycle, planning, queries
 from controlplane.service.sessions import Session
 from controlplane.state import lookups
 from controlplane.state.lookups import AuditFilter
+from controlplane.steps import migration
 
 __all__ = [
     "AuditFilter",
@@ -58,8 +59,9 @@ def tenants(
 
 
 def operation(session: Session, operation_id: str) -> dict[str, Any]:
-    """One operation with its steps so far, and `step_names`: every step its flow runs,
-    in order (a remote progress display shows the ones not started yet as pending).
+    """One operation with its steps so far, `step_names` (every step its flow runs, in
+    order: a remote progress display shows the ones not started yet as pending) and
+    `summary` (what a finished tier change moved, as `tenantctl upgrade` reports it).
 
     Raises:
         NotFoundError: unknown operation id.
@@ -72,7 +74,16 @@ def operation(session: Session, operation_id: str) -> dict[str, Any]:
         else planning.recorded_platform(session, found["tenant_id"])
     )
     found["step_names"] = lifecycle.step_names(session, found["kind"], platform)
+    found["summary"] = _summary(found["steps"])
     return found
+
+
+def _summary(steps: list[dict[str, Any]]) -> str:
+    """What the CLI prints after the status line: a tier change's rows moved and freeze."""
+    for step in steps:
+        if step["name"] == migration.RESUME and step["status"] == "done":
+            return migration.moved(step["outputs"])
+    return ""
 
 
 def audit(session: Session, wanted: AuditFilter) -> list[dict[str, Any]]:

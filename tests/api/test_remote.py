@@ -8,6 +8,7 @@ import re
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -15,6 +16,9 @@ from controlplane import service
 from tenantctl.main import app
 from tests.api.conftest import mint, serve_process
 from tests.conftest import EXAMPLES
+from tests.lifecycle.conftest import make_tenant_folder, write_tenant
+from tests.lifecycle.test_delete import audit_actions
+from tests.lifecycle.test_purge import DUE
 
 OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
 
@@ -110,3 +114,99 @@ def test_login_keeps_the_token_private_and_refusals_map_to_exit_codes(
     gone = _tenantctl("--server", url, "get")
     assert gone.exit_code == 5
     assert "unreachable" in gone.stderr
+
+
+FROZEN = re.compile(r"writes frozen [0-9.]+ s")
+
+
+def _alike(text: str) -> str:
+    """Output with what differs between two runs of one flow masked: ids, freeze time."""
+    return FROZEN.sub("writes frozen N s", OPERATION_ID.sub("ID", text))
+
+
+@pytest.mark.slow
+def test_remote_tier_changes_answer_like_local_ones(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    t = make_tenant_folder(cli_env, tmp_path / "configs")
+    tenant = t.tenant_id
+    operator = mint(service.open_session(actor="remote-test"), "ci", role="operator")
+    assert _tenantctl("create", "-f", str(t.file)).exit_code == 0
+    with serve_process(cli_env, tmp_path, "api") as client:
+        url = str(client.base_url)
+
+        def remote(*args: str) -> Result:
+            return _tenantctl("--server", url, *args, token=operator)
+
+        for args in (
+            ["upgrade", tenant, "--tier", "gold"],  # exit 2, the tier named
+            ["downgrade", tenant, "--tier", "enterprise"],  # exit 2: the other direction
+            ["upgrade", tenant, "--tier", "standard"],  # exit 4: on it already
+            ["upgrade", "nobody", "--tier", "enterprise"],  # exit 3
+        ):
+            _same(_tenantctl(*args), remote(*args))
+        local_only = remote("upgrade", tenant, "--tier", "enterprise", "--out", "x")
+        assert local_only.exit_code == 2
+        assert "--out is a local option" in local_only.stderr
+
+        upgraded = _tenantctl("upgrade", tenant, "--tier", "enterprise")
+        assert upgraded.exit_code == 0, upgraded.output
+        downgraded = remote("downgrade", tenant, "--tier", "standard")
+        assert downgraded.exit_code == 0, downgraded.output
+        assert re.search(r"': enterprise -> standard, \d+ row\(s\) moved by", downgraded.stderr)
+        assert t.admin_count("customers") == 3  # back in the shared database
+        upgraded_remotely = remote("upgrade", tenant, "--tier", "enterprise")
+
+        assert upgraded_remotely.exit_code == 0, upgraded_remotely.output
+        assert _alike(upgraded_remotely.stderr) == _alike(upgraded.stderr)
+        assert "standard -> enterprise, 10 row(s) moved by" in upgraded_remotely.stderr
+        assert "migration.resume" in upgraded_remotely.stderr  # the step table
+        assert json.loads(remote("get", tenant, "-o", "json").stdout)["tier"] == "enterprise"
+
+
+def _deleted(cli_env: dict[str, str], folder: Path) -> str:
+    """A tenant created and deleted locally, due for purge at once."""
+    t = make_tenant_folder(cli_env, folder)
+    write_tenant(t.folder, t.tenant_id, source="./data/", lifecycle=DUE)
+    assert _tenantctl("create", "-f", str(t.file)).exit_code == 0
+    assert _tenantctl("delete", t.tenant_id, "--yes").exit_code == 0
+    return t.tenant_id
+
+
+@pytest.mark.slow
+def test_remote_purge_answers_like_a_local_one(cli_env: dict[str, str], tmp_path: Path) -> None:
+    exported, unexported = (_deleted(cli_env, tmp_path / name) for name in ("a", "b"))
+    with psycopg.connect(cli_env["TENANTCTL_DATABASE_URL"]) as conn:  # b's export is lost
+        conn.execute("DELETE FROM tenant_exports WHERE tenant_id = %s", (unexported,))
+    session = service.open_session(actor="remote-test")
+    admin, operator = mint(session, "root", role="admin"), mint(session, "ci", role="operator")
+    with serve_process(cli_env, tmp_path, "api") as client:
+        url = str(client.base_url)
+
+        def remote(*args: str, token: str = admin) -> Result:
+            return _tenantctl("--server", url, *args, token=token)
+
+        for args in (
+            ["purge", "--dry-run", "-o", "json"],
+            ["purge", "--dry-run"],
+            ["purge", exported, "nobody", "--dry-run"],  # exit 3
+            ["purge", unexported, "--yes"],  # exit 4: no verified export, audited
+            ["purge", unexported, "--without-export"],  # exit 2: confirm with --yes
+        ):
+            _same(_tenantctl(*args), remote(*args))
+        assert audit_actions(unexported).count("purge.refused") == 2
+        refused = remote("purge", exported, "--yes", token=operator)
+        assert refused.exit_code == 8
+        assert "needs 'admin'" in refused.stderr
+
+        purged = remote("purge", exported, "--yes")
+
+        assert purged.exit_code == 0, purged.output
+        assert f"tenant '{exported}': succeeded (operation " in purged.stderr
+        assert "purge.receipt" in purged.stderr  # the step table
+        assert json.loads(remote("get", exported, "-o", "json").stdout)["status"] == "purged"
+        _same(_tenantctl("purge", exported, "--yes"), remote("purge", exported, "--yes"))
+        without = remote("purge", unexported, "--without-export", "--yes")
+        assert without.exit_code == 0, without.output
+        assert "purge.without_export" in audit_actions(unexported)
+        _same(_tenantctl("purge", "--yes"), remote("purge", "--yes"))  # nothing to purge
