@@ -2,7 +2,8 @@
 
 Each benchmark script prints one JSON object on its last line. Times are compared with
 `baseline.json` as ratios (machines here are shared and noisy: read them as trends);
-a benchmark's own `target_<key>_max` values are hard limits and fail the run.
+a benchmark's own `target_<key>_max` (at most) and `target_<key>_eq` (exactly) values are
+hard limits and fail the run.
 `--update-baseline` rewrites the baseline from this run.
 """
 
@@ -33,14 +34,16 @@ def _run(script: Path) -> dict[str, object]:
 def _violations(result: dict[str, object]) -> list[str]:
     problems = []
     for key, limit in result.items():
-        if key.startswith("target_") and key.endswith("_max"):
-            measured = result.get(key.removeprefix("target_").removesuffix("_max"))
-            if (
-                isinstance(measured, int | float)
-                and isinstance(limit, int | float)
-                and measured > limit
-            ):
-                problems.append(f"{result['bench']}: {key[7:-4]} = {measured} > {limit}")
+        name, _, bound = key.removeprefix("target_").rpartition("_")
+        measured = result.get(name)
+        if not key.startswith("target_") or not isinstance(limit, int | float):
+            continue
+        if not isinstance(measured, int | float):
+            continue
+        if bound == "max" and measured > limit:
+            problems.append(f"{result['bench']}: {name} = {measured} > {limit}")
+        elif bound == "eq" and measured != limit:
+            problems.append(f"{result['bench']}: {name} = {measured}, not {limit}")
     return problems
 
 
