@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from controlplane import service
-from controlplane.service import lifecycle, offboarding
+from controlplane.service import lifecycle, offboarding, upgrading
 from tenantctl.lifecycle import LockTimeout, ProgressCommands, Yes
 from tenantctl.output import Format, emit
 from tenantctl.remote import Remote, RemoteError
@@ -145,18 +145,23 @@ class _Commands:
         key is scheduled for deletion (crypto-shredding its exports) and a purge receipt
         goes to the audit log. A tenant without a verified export is refused (exit 4,
         audited) unless `--without-export`. Named tenants must be past their date too.
+        With no tenant named, the copies tier changes retired go too once their retention
+        has passed (each named on stderr).
 
         Examples: tenantctl purge --dry-run · tenantctl purge corner-cafe --yes
         """
         api = self._shell._remote()
         one: Callable[[offboarding.Candidate], int]
+        sweep: Callable[[], list[upgrading.Retired]]
         if api is None:
             session = self._shell._call(lambda: lifecycle.open_session(lock_wait=lock_timeout))
             found = self._shell._call(lambda: offboarding.purgeable(session, tenants))
             one = partial(self._purge_one, session, without_export=without_export)
+            sweep = partial(upgrading.purge_retired, session, now=session.clock())
         else:
             found = self._shell._call(lambda: _candidates(api, tenants))
             one = partial(self._purge_remotely, api, without_export=without_export)
+            sweep = partial(_retired, api)
         if dry_run:
             rows = [_row(c) for c in found]
             emit(self._out, rows, output, columns=_CANDIDATE_COLUMNS, title="purge")
@@ -170,7 +175,12 @@ class _Commands:
             self._confirm(f"purge {names} (irreversible)?", yes, required=False)
         codes = [one(c) for c in found if c.refusal == ""]
         codes += [self._refused(c.tenant_id, c.refusal) for c in found if c.refusal and tenants]
-        if not codes:
+        removed = [] if tenants else [r for r in self._shell._call(sweep) if r.removed]
+        for copy in removed:
+            self._shell._err.print(
+                f"tenant '{copy.tenant_id}': retired copy {copy.location} removed", highlight=False
+            )
+        if not codes and not removed:
             self._shell._err.print("nothing to purge", highlight=False)
         if any(codes):
             raise typer.Exit(max(codes))
@@ -239,6 +249,17 @@ def _candidates(api: Remote, tenants: list[str] | None) -> list[offboarding.Cand
             tuple(c["hostnames"]),
             c["refusal"],
             c["resuming"],
+        )
+        for c in found
+    ]
+
+
+def _retired(api: Remote) -> list[upgrading.Retired]:
+    """`upgrading.purge_retired` (of every due copy) through the API."""
+    found = api.call("POST", "/v1/purge-retired")["items"]
+    return [
+        upgrading.Retired(
+            c["tenant_id"], c["tier"], c["location"], datetime.fromisoformat(c["due"]), c["removed"]
         )
         for c in found
     ]

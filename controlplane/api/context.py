@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from controlplane.api.problems import request_id
-from controlplane.service import Session, metrics, resolving, submitting, tokens
+from controlplane.service import ControlPlaneError, Session, metrics, resolving, submitting, tokens
+from controlplane.service.tokens import Principal
 
-__all__ = ["Services", "Svc", "audit", "services"]
+__all__ = ["Services", "Svc", "audit", "audited", "services"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,3 +66,21 @@ def audit(
             **detail,
         },
     )
+
+
+async def audited(request: Request, caller: Principal, action: str, call: Callable[[], T]) -> T:
+    """Run `call` off the event loop; a refusal is audited as `action` (outcome refused)."""
+    try:
+        return await run_in_threadpool(call)
+    except ControlPlaneError as exc:
+        await run_in_threadpool(
+            audit,
+            request,
+            action,
+            actor=caller.actor,
+            tenant_id=None,
+            outcome="refused",
+            status=exc.http_status,
+            error=exc.message[:500],
+        )
+        raise

@@ -7,24 +7,21 @@ refused attempt is an `api.token.*` entry with outcome `refused`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, problems, schemas
 from controlplane.api.context import Svc
-from controlplane.service import ControlPlaneError, tokens
+from controlplane.service import tokens
 from controlplane.service.tokens import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 Admin = Annotated[Principal, Depends(auth.platform("admin"))]
-T = TypeVar("T")
 _PROBLEMS = schemas.problem_responses(
     {
         **schemas.AUTH_PROBLEMS,
@@ -47,23 +44,6 @@ class TokenRequest(BaseModel):
         le=int(tokens.MAX_TTL.total_seconds()),
         description="Lifetime in seconds (at most 366 days).",
     )
-
-
-async def _audited(request: Request, caller: Principal, action: str, call: Callable[[], T]) -> T:
-    try:
-        return await run_in_threadpool(call)
-    except ControlPlaneError as exc:
-        await run_in_threadpool(
-            context.audit,
-            request,
-            action,
-            actor=caller.actor,
-            tenant_id=None,
-            outcome="refused",
-            status=exc.http_status,
-            error=exc.message[:500],
-        )
-        raise
 
 
 @router.get("", responses=_PROBLEMS)
@@ -89,7 +69,7 @@ async def create_token(
             note=note,
         )
 
-    token, row = await _audited(request, caller, "api.token.create", create)
+    token, row = await context.audited(request, caller, "api.token.create", create)
     return {"token": token, **row.__dict__, "status": tokens.status_of(row)}
 
 
@@ -97,7 +77,7 @@ async def create_token(
 async def revoke_token(token_id: str, request: Request, svc: Svc, caller: Admin) -> dict[str, Any]:
     """Revoke a token: every replica refuses it from the next request on."""
     note = {"request_id": problems.request_id(request), "outcome": "accepted"}
-    row = await _audited(
+    row = await context.audited(
         request,
         caller,
         "api.token.revoke",

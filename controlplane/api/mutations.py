@@ -1,5 +1,6 @@
 """Platform mutations: create, update, suspend, resume, upgrade, downgrade, export, delete,
-restore (operators and up) and purge (admins); 202 with an operation URL.
+restore (operators and up) and purge (admins); 202 with an operation URL (the sweep of
+retired tier-change copies, which has no operation, answers 200 once done).
 
 Each runs in the background through `service.submitting` (the same lifecycle functions
 as the CLI) and answers once its operation is recorded. Every attempt, accepted or
@@ -8,6 +9,7 @@ refused, is audited with the caller's token, the tenant, the outcome and the req
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from controlplane.api import auth, context, schemas
 from controlplane.api.context import Svc
-from controlplane.service import ControlPlaneError, queries, submitting
+from controlplane.service import ControlPlaneError, queries, submitting, tokens, upgrading
 from controlplane.service.tokens import Principal
 
 __all__ = ["accept", "router"]
@@ -351,6 +353,20 @@ async def purge_tenant(  # noqa: PLR0913, PLR0917 - FastAPI injects each
             tenant_id, actor=caller.actor, without_export=without_export
         ),
     )
+
+
+@router.post("/purge-retired", response_model=schemas.RetiredCopies, responses=_PROBLEMS)
+async def purge_retired(request: Request, svc: Svc, caller: Admin) -> dict[str, Any]:
+    """Remove the copies tier changes retired once their retention has passed, each under its
+    tenant's lease and audited (what a plain `tenantctl purge` does after the tenants).
+    Lists every retired copy still on record; `removed` says which went. Admins only."""
+
+    def sweep() -> list[upgrading.Retired]:
+        worker = tokens.acting(svc.session, caller.actor)
+        return upgrading.purge_retired(worker, now=worker.clock())
+
+    found = await context.audited(request, caller, "api.purge.retired", sweep)
+    return {"items": [dataclasses.asdict(r) for r in found]}
 
 
 class TierChange(BaseModel):

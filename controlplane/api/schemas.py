@@ -19,6 +19,7 @@ __all__ = [
     "PurgeCandidate",
     "PurgeCandidates",
     "Readiness",
+    "RetiredCopies",
     "Routing",
     "TenantPage",
     "TenantSummary",
@@ -237,6 +238,35 @@ class PurgeCandidates(BaseModel):
         }
     )
     items: list[PurgeCandidate]
+
+
+class RetiredCopy(BaseModel):
+    """A source copy a tier change retired, and whether this call removed it."""
+
+    tenant_id: str
+    tier: str
+    location: str
+    due: datetime = Field(description="Its retention ends then.")
+    removed: bool
+
+
+class RetiredCopies(BaseModel):
+    """The retired copies still on record before this call, each removed once due."""
+
+    model_config = _example(
+        {
+            "items": [
+                {
+                    "tenant_id": "tenant-100",
+                    "tier": "standard",
+                    "location": "tenant_100 (standard, shared)",
+                    "due": "2026-12-31T09:00:00Z",
+                    "removed": True,
+                }
+            ]
+        }
+    )
+    items: list[RetiredCopy]
 
 
 class Diff(BaseModel):

@@ -19,6 +19,7 @@ from tests.conftest import EXAMPLES
 from tests.lifecycle.conftest import make_tenant_folder, write_tenant
 from tests.lifecycle.test_delete import audit_actions
 from tests.lifecycle.test_purge import DUE
+from tests.lifecycle.tiering import sums
 
 OPERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
 
@@ -130,13 +131,15 @@ def test_remote_tier_changes_answer_like_local_ones(
 ) -> None:
     t = make_tenant_folder(cli_env, tmp_path / "configs")
     tenant = t.tenant_id
-    operator = mint(service.open_session(actor="remote-test"), "ci", role="operator")
+    write_tenant(t.folder, tenant, source="./data/", lifecycle=DUE)  # retired copies due at once
+    session = service.open_session(actor="remote-test")
+    operator, admin = mint(session, "ci", role="operator"), mint(session, "root", role="admin")
     assert _tenantctl("create", "-f", str(t.file)).exit_code == 0
     with serve_process(cli_env, tmp_path, "api") as client:
         url = str(client.base_url)
 
-        def remote(*args: str) -> Result:
-            return _tenantctl("--server", url, *args, token=operator)
+        def remote(*args: str, token: str = operator) -> Result:
+            return _tenantctl("--server", url, *args, token=token)
 
         for args in (
             ["upgrade", tenant, "--tier", "gold"],  # exit 2, the tier named
@@ -151,6 +154,10 @@ def test_remote_tier_changes_answer_like_local_ones(
 
         upgraded = _tenantctl("upgrade", tenant, "--tier", "enterprise")
         assert upgraded.exit_code == 0, upgraded.output
+        swept = _tenantctl("purge", "--yes")  # no tenant named: the due retired copy goes
+        assert swept.exit_code == 0, swept.output
+        assert f"tenant '{tenant}': retired copy {t.schema} (standard" in swept.stderr
+        assert sums(t.shared_url(), t.schema) == {}
         downgraded = remote("downgrade", tenant, "--tier", "standard")
         assert downgraded.exit_code == 0, downgraded.output
         assert re.search(r"': enterprise -> standard, \d+ row\(s\) moved by", downgraded.stderr)
@@ -162,6 +169,12 @@ def test_remote_tier_changes_answer_like_local_ones(
         assert "standard -> enterprise, 10 row(s) moved by" in upgraded_remotely.stderr
         assert "migration.resume" in upgraded_remotely.stderr  # the step table
         assert json.loads(remote("get", tenant, "-o", "json").stdout)["tier"] == "enterprise"
+        assert sums(t.shared_url(), t.schema) != {}  # retired again, due at once
+        assert remote("purge", "--yes", token=operator).exit_code == 8  # admins only
+        swept_remotely = remote("purge", "--yes", token=admin)
+        assert (swept_remotely.exit_code, swept_remotely.stderr) == (0, swept.stderr)
+        assert sums(t.shared_url(), t.schema) == {}
+        _same(_tenantctl("purge", "--yes"), remote("purge", "--yes", token=admin))  # nothing
 
 
 def _deleted(cli_env: dict[str, str], folder: Path) -> str:
