@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from controlplane.errors import NotFoundError, PostgresError
+from controlplane.state import database
 from controlplane.state.tables import (
     audit_log,
     operation_steps,
@@ -50,7 +47,6 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @contextmanager
@@ -71,11 +67,8 @@ def connection(engine: sa.Engine, *, write: bool = False) -> Iterator[sa.Connect
 
 def schema_revision(engine: sa.Engine) -> tuple[str | None, str | None]:
     """(current, head) Alembic revisions of the state store."""
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
     with connection(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision(), head
+        return database.revision(conn), database.HEAD
 
 
 def tenant_page(
