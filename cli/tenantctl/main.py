@@ -80,7 +80,7 @@ REMOTE_COMMANDS = frozenset(
     {
         *("get", "describe", "audit", "verify", "create", "suspend", "resume"),
         *("export", "delete", "restore", "purge", "upgrade", "downgrade"),
-        *("login", "schema", "crd"),
+        *("token", "login", "schema", "crd"),
     }
 )
 
@@ -649,7 +649,7 @@ def audit(
 # The HTTP API and its tokens (issue 11): `tenantctl serve`, `tenantctl token ...`.
 from tenantctl import serving  # noqa: E402 - registers on the app defined above
 
-serving.register(app, _run)
+serving.register(app, _run, _remote)
 
 # create, suspend, resume: one tenant's lifecycle (cli/tenantctl/lifecycle.py).
 _lifecycle.register(app, run=_run, interruptible=_interruptible, err=err, remote=_remote)

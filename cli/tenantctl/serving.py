@@ -55,8 +55,9 @@ def _decision_log() -> None:
     logger.propagate = False
 
 
-def register(app: typer.Typer, run: Runner) -> None:
-    """Add `serve`, `token` and `login` to `app`; `run` maps service errors to exit codes."""
+def register(app: typer.Typer, run: Runner, api_client: Callable[[], remote.Remote | None]) -> None:
+    """Add `serve`, `token` and `login` to `app`; `run` maps service errors to exit codes,
+    `api_client` is the API under `--server` (`token` then goes through /v1/tokens)."""
 
     @app.command()
     def serve(
@@ -102,58 +103,6 @@ def register(app: typer.Typer, run: Runner) -> None:
             log_level="warning",
         )
 
-    @token_app.command("create")
-    def create(
-        name: Annotated[str, typer.Argument(help="What the token is for (e.g. ci, gateway).")],
-        role: Annotated[
-            str | None, typer.Option(help="Platform token: admin, operator or viewer.")
-        ] = None,
-        tenant: Annotated[
-            str | None, typer.Option(help="Tenant token: valid only on /v1/tenant/ID/.")
-        ] = None,
-        expires: Annotated[str, typer.Option(help="Lifetime: 3600s, 90m, 12h, 30d.")] = "30d",
-        output: Annotated[Format, typer.Option("-o", "--output")] = Format.TABLE,
-    ) -> None:
-        """Mint a token and print it once (only its hash is stored).
-
-        Example: tenantctl token create ci --role operator --expires 90d
-        """
-        ttl = _duration(expires)
-        session = run(service.open_session)
-        token, row = run(lambda: tokens.create(session, name, role=role, tenant_id=tenant, ttl=ttl))
-        if output is Format.TABLE:
-            out.file.write(token + "\n")
-            err.print(
-                f"token {row.id} ({row.kind}, {row.role or row.tenant_id}) expires "
-                f"{row.expires_at.isoformat(timespec='seconds')}; it is shown only now",
-                highlight=False,
-            )
-            return
-        emit(out, {"token": token, **row.__dict__}, output)
-
-    @token_app.command("list")
-    def list_tokens(
-        output: Annotated[Format, typer.Option("-o", "--output")] = Format.TABLE,
-    ) -> None:
-        """List tokens (never the token itself): kind, role or tenant, status, expiry.
-
-        Example: tenantctl token list -o json
-        """
-        session = run(service.open_session)
-        rows = run(lambda: tokens.list_tokens(session))
-        shown = [{c: r[c] for c in [*_TOKEN_COLUMNS, "created_at", "revoked_at"]} for r in rows]
-        emit(out, shown, output, columns=_TOKEN_COLUMNS, title="tokens")
-
-    @token_app.command("revoke")
-    def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")]) -> None:
-        """Revoke a token at once (every API replica refuses it from the next request).
-
-        Example: tenantctl token revoke tok_1a2b3c4d5e6f
-        """
-        session = run(service.open_session)
-        row = run(lambda: tokens.revoke(session, token_id))
-        out.print(f"[green]ok[/green]: token {row.id} ({row.name}) revoked", highlight=False)
-
     @app.command()
     def login(
         ctx: typer.Context,
@@ -180,4 +129,79 @@ def register(app: typer.Typer, run: Runner) -> None:
         path = run(lambda: remote.save_token(url, token.strip()))
         out.print(f"[green]ok[/green]: token for {api.server} saved in {path}", highlight=False)
 
+    _register_tokens(run, api_client)
     app.add_typer(token_app, name="token")
+
+
+def _register_tokens(run: Runner, api_client: Callable[[], remote.Remote | None]) -> None:
+    """`token create|list|revoke`: through the service, or /v1/tokens under `--server`."""
+
+    @token_app.command("create")
+    def create(
+        name: Annotated[str, typer.Argument(help="What the token is for (e.g. ci, gateway).")],
+        role: Annotated[
+            str | None, typer.Option(help="Platform token: admin, operator or viewer.")
+        ] = None,
+        tenant: Annotated[
+            str | None, typer.Option(help="Tenant token: valid only on /v1/tenant/ID/.")
+        ] = None,
+        expires: Annotated[str, typer.Option(help="Lifetime: 3600s, 90m, 12h, 30d.")] = "30d",
+        output: Annotated[Format, typer.Option("-o", "--output")] = Format.TABLE,
+    ) -> None:
+        """Mint a token and print it once (only its hash is stored).
+
+        Example: tenantctl token create ci --role operator --expires 90d
+        """
+        ttl = _duration(expires)
+        if api := api_client():
+            wanted = {"name": name, "role": role, "tenant_id": tenant}
+            body = run(
+                lambda: api.call(
+                    "POST", "/v1/tokens", json={**wanted, "expires_in": int(ttl.total_seconds())}
+                )
+            )
+            token, row = body.pop("token"), {k: v for k, v in body.items() if k != "status"}
+        else:
+            session = run(service.open_session)
+            token, made = run(
+                lambda: tokens.create(session, name, role=role, tenant_id=tenant, ttl=ttl)
+            )
+            row = made.__dict__
+        if output is Format.TABLE:
+            out.file.write(token + "\n")
+            err.print(
+                f"token {row['id']} ({row['kind']}, {row['role'] or row['tenant_id']}) expires "
+                f"{row['expires_at'].isoformat(timespec='seconds')}; it is shown only now",
+                highlight=False,
+            )
+            return
+        emit(out, {"token": token, **row}, output)
+
+    @token_app.command("list")
+    def list_tokens(
+        output: Annotated[Format, typer.Option("-o", "--output")] = Format.TABLE,
+    ) -> None:
+        """List tokens (never the token itself): kind, role or tenant, status, expiry.
+
+        Example: tenantctl token list -o json
+        """
+        if api := api_client():
+            rows = run(lambda: api.call("GET", "/v1/tokens"))["items"]
+        else:
+            session = run(service.open_session)
+            rows = run(lambda: tokens.list_tokens(session))
+        shown = [{c: r[c] for c in [*_TOKEN_COLUMNS, "created_at", "revoked_at"]} for r in rows]
+        emit(out, shown, output, columns=_TOKEN_COLUMNS, title="tokens")
+
+    @token_app.command("revoke")
+    def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")]) -> None:
+        """Revoke a token at once (every API replica refuses it from the next request).
+
+        Example: tenantctl token revoke tok_1a2b3c4d5e6f
+        """
+        if api := api_client():
+            row = run(lambda: api.call("DELETE", f"/v1/tokens/{token_id}"))
+        else:
+            session = run(service.open_session)
+            row = run(lambda: tokens.revoke(session, token_id)).__dict__
+        out.print(f"[green]ok[/green]: token {row['id']} ({row['name']}) revoked", highlight=False)

@@ -117,6 +117,45 @@ def test_login_keeps_the_token_private_and_refusals_map_to_exit_codes(
     assert "unreachable" in gone.stderr
 
 
+@pytest.mark.slow
+def test_remote_tokens_are_minted_listed_and_revoked_through_the_api(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    session = service.open_session(actor="remote-test")
+    admin, operator = mint(session, "root", role="admin"), mint(session, "ci", role="operator")
+    with serve_process(cli_env, tmp_path, "api") as client:
+        url = str(client.base_url)
+
+        def remote(*args: str, token: str = admin) -> Result:
+            return _tenantctl("--server", url, *args, token=token)
+
+        made = remote("token", "create", "gateway", "--role", "viewer", "--expires", "2h")
+        assert made.exit_code == 0, made.output
+        viewer = made.stdout.strip()  # stdout holds the token alone, as locally
+        assert viewer.startswith("tcp_")
+        assert "(platform, viewer) expires" in made.stderr
+        assert "it is shown only now" in made.stderr
+        assert remote("get", "-o", "json", token=viewer).exit_code == 0  # the new token works
+        minted = remote("token", "create", "t", "--role", "viewer", "-o", "json")
+        as_json = json.loads(minted.stdout)
+        assert as_json["role"] == "viewer"
+        assert set(as_json) >= {"token", "id", "kind", "expires_at"}
+        assert "status" not in as_json  # the local answer's fields, no more
+        _same(_tenantctl("token", "list", "-o", "json"), remote("token", "list", "-o", "json"))
+        listed = json.loads(remote("token", "list", "-o", "json").stdout)
+        assert viewer not in json.dumps(listed)  # a listing never holds a token
+        gateway = next(t["id"] for t in listed if t["name"] == "gateway")
+        revoked = remote("token", "revoke", gateway)
+        assert revoked.exit_code == 0, revoked.output
+        assert f"token {gateway} (gateway) revoked" in revoked.stdout
+        assert remote("get", token=viewer).exit_code == 8  # refused from the next request
+        refused = remote("token", "list", token=operator)  # token management is admins' only
+        assert refused.exit_code == 8
+        assert "needs 'admin'" in refused.stderr
+        unknown = remote("token", "revoke", "tok_000000000000")
+        assert unknown.exit_code == _tenantctl("token", "revoke", "tok_000000000000").exit_code
+
+
 FROZEN = re.compile(r"writes frozen [0-9.]+ s")
 
 
