@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -29,6 +30,15 @@ def _tenantctl(*args: str, token: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
 
+def _through(url: str, default: str) -> Callable[..., Result]:
+    """`tenantctl --server URL ...` with the `default` token unless `token=` names another."""
+
+    def remote(*args: str, token: str = default) -> Result:
+        return _tenantctl("--server", url, *args, token=token)
+
+    return remote
+
+
 def _same(local: Result, remote: Result) -> None:
     """Same exit code, stdout and stderr (operation ids aside)."""
     assert remote.exit_code == local.exit_code, (local.output, remote.output)
@@ -43,10 +53,7 @@ def test_remote_commands_answer_like_local_ones(cli_env: dict[str, str], tmp_pat
     bluebird = str(EXAMPLES / "bluebird-books.yaml")
     with serve_process(cli_env, tmp_path, "api") as client:
         url = str(client.base_url)
-
-        def remote(*args: str, token: str = operator) -> Result:
-            return _tenantctl("--server", url, *args, token=token)
-
+        remote = _through(url, operator)
         created = remote("create", "-f", bluebird)
         assert created.exit_code == 0, created.output
         assert "tenant 'bluebird': succeeded (operation " in created.stderr
@@ -125,10 +132,7 @@ def test_remote_tokens_are_minted_listed_and_revoked_through_the_api(
     admin, operator = mint(session, "root", role="admin"), mint(session, "ci", role="operator")
     with serve_process(cli_env, tmp_path, "api") as client:
         url = str(client.base_url)
-
-        def remote(*args: str, token: str = admin) -> Result:
-            return _tenantctl("--server", url, *args, token=token)
-
+        remote = _through(url, admin)
         made = remote("token", "create", "gateway", "--role", "viewer", "--expires", "2h")
         assert made.exit_code == 0, made.output
         viewer = made.stdout.strip()  # stdout holds the token alone, as locally
@@ -176,10 +180,7 @@ def test_remote_tier_changes_answer_like_local_ones(
     assert _tenantctl("create", "-f", str(t.file)).exit_code == 0
     with serve_process(cli_env, tmp_path, "api") as client:
         url = str(client.base_url)
-
-        def remote(*args: str, token: str = operator) -> Result:
-            return _tenantctl("--server", url, *args, token=token)
-
+        remote = _through(url, operator)
         for args in (
             ["upgrade", tenant, "--tier", "gold"],  # exit 2, the tier named
             ["downgrade", tenant, "--tier", "enterprise"],  # exit 2: the other direction
@@ -234,10 +235,7 @@ def test_remote_purge_answers_like_a_local_one(cli_env: dict[str, str], tmp_path
     admin, operator = mint(session, "root", role="admin"), mint(session, "ci", role="operator")
     with serve_process(cli_env, tmp_path, "api") as client:
         url = str(client.base_url)
-
-        def remote(*args: str, token: str = admin) -> Result:
-            return _tenantctl("--server", url, *args, token=token)
-
+        remote = _through(url, admin)
         for args in (
             ["purge", "--dry-run", "-o", "json"],
             ["purge", "--dry-run"],
