@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # no stubs installed (boto3-stubs)
 import botocore.exceptions  # type: ignore[import-untyped]
 
 from controlplane.errors import AwsError
 from controlplane.models.imports import SourceFile
 
-__all__ = ["S3Objects", "split_url", "translated"]
+__all__ = ["S3Objects", "boto_client", "split_url", "translated"]
 
 _TRANSIENT_CODES = frozenset(
     {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "InternalError"}
@@ -52,6 +52,14 @@ def translated(what: str) -> Iterator[None]:
         raise AwsError(msg, retryable=True) from exc
 
 
+def boto_client(service: str, region: str | None) -> Any:
+    """A boto3 client. boto3 loads here, not with the module: it costs a few tenths of a
+    second, and most commands never call AWS (only S3 imports and exports do)."""
+    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - no stubs (boto3-stubs)
+
+    return boto3.client(service, region_name=region)
+
+
 @dataclass(frozen=True)
 class S3Objects:
     """Reads every object under an S3 prefix (one level: no "folders" below it)."""
@@ -61,7 +69,7 @@ class S3Objects:
     def read_prefix(self, url: str, suffixes: tuple[str, ...]) -> list[SourceFile]:
         """The objects directly under `url` whose names end in one of `suffixes`, by name."""
         bucket, prefix = split_url(url)
-        client = boto3.client("s3", region_name=self.region)
+        client = boto_client("s3", self.region)
         keys: list[str] = []
         with translated(f"S3 list s3://{bucket}/{prefix}"):
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # no stubs installed (boto3-stubs)
 import botocore.exceptions  # type: ignore[import-untyped]
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -216,7 +215,7 @@ class S3Exports:
         ]
 
     def _client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        return aws.boto_client(service, self.region)
 
     def _key(self, tenant_id: str, *, create: bool) -> str:
         """The tenant's key id: by alias, else by tag, else (create) a new one."""
