@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 URL_ENV = "TENANTCTL_DATABASE_URL"
 _MIGRATIONS = Path(__file__).parent / "migrations"
-# The newest migration's revision (tests/unit/test_migrations.py: the scripts' head).
+# The newest migration's revision (tests/integration/test_state.py: the scripts' head).
 HEAD = "0007"
 _MIGRATION_LOCK = 7_311_001  # pg_advisory_lock key: one migrator at a time
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -291,8 +291,8 @@ def revision(conn: sa.Connection) -> str | None:
 def migrate(engine: sa.Engine) -> None:
     """Apply pending Alembic migrations; concurrent callers serialise on an advisory lock.
 
-    A store already at HEAD costs one query: Alembic (a third of a second to import, and it
-    parses every migration) loads only when there is something to migrate.
+    A store already at HEAD costs two small queries: Alembic (a third of a second to import,
+    and it parses every migration) loads only when there is something to migrate.
     """
     with engine.connect() as conn:
         if revision(conn) == HEAD:
