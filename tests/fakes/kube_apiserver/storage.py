@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.fakes.kube_apiserver import (
     admission,
@@ -32,6 +32,8 @@ from tests.fakes.kube_apiserver import (
 from tests.fakes.kube_apiserver.admission import WriteOptions
 from tests.fakes.kube_apiserver.clock import utc_now
 from tests.fakes.kube_apiserver.registry import Registry, ResourceType, default_registry
+
+T = TypeVar("T")
 
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 APPLY = "application/apply-patch+yaml"
@@ -105,7 +107,11 @@ class Store:
     ) -> tuple[list[dict[str, Any]], int]:
         """Matching objects ordered by namespace then name, and the list resourceVersion."""
         items, rv, _ = self.list_page(
-            rtype, namespace, label_selector=label_selector, field_selector=field_selector
+            rtype,
+            namespace,
+            lambda obj: self._present(rtype, obj),
+            label_selector=label_selector,
+            field_selector=field_selector,
         )
         return items, rv
 
@@ -113,16 +119,18 @@ class Store:
         self,
         rtype: ResourceType,
         namespace: str | None,
+        present: Callable[[dict[str, Any]], T],
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
         start: int = 0,
         limit: int = 0,
-    ) -> tuple[list[dict[str, Any]], int, int]:
-        """`limit` matching objects from `start` (0: all), the list resourceVersion, and how
-        many matching objects follow the page.
+    ) -> tuple[list[T], int, int]:
+        """`limit` matching objects from `start` (0: all), each as `present` makes it out of
+        the stored object (under the lock, so it must copy or encode, never keep it), the
+        list resourceVersion, and how many matching objects follow the page.
 
-        Only the page is copied out: like a real apiserver reading one chunk per request,
+        Only the page is presented: like a real apiserver reading one chunk per request,
         a paged LIST of N objects costs N copies, not N per page.
         """
         labels = selectors.parse_labels(label_selector)
@@ -136,7 +144,7 @@ class Store:
                 and fields(obj)
             ]
             end = start + limit if limit else len(matching)
-            page = [self._present(rtype, obj) for obj in matching[start:end]]
+            page = [present(obj) for obj in matching[start:end]]
             return page, self._rv, max(0, len(matching) - end)
 
     def get(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
