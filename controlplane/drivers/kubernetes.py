@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ FIELD_MANAGER = "tenantctl"
 _APPLY = "application/apply-patch+yaml"
 _MERGE = "application/merge-patch+json"
 _PAGE = 500
+_LISTS_IN_FLIGHT = 8  # a snapshot's concurrent LISTs on one cluster (urllib3 pools 5 per core)
 _SERVER_SET = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 
 
@@ -790,24 +792,42 @@ class KubernetesClusters:
     def observe(self, scope: Scope) -> dict[_Key, Obj]:
         """Live objects of the scope, by identity: one labelled list per kind."""
         api = self._api(scope.cluster)
+        kinds = [KINDS[kind_key] for kind_key in scope.kinds]
+        self._fill(api, kinds)
         found: dict[_Key, Obj] = {}
-        for kind_key in scope.kinds:
-            kind = KINDS[kind_key]
+        for kind in kinds:
             for key, obj in self._list(api, kind, scope.selector).items():
                 if _matches(obj, scope.selector):
                     found[key] = obj
         return found
 
+    def _fill(self, api: _Api, kinds: Sequence[_Kind]) -> None:
+        """List the kinds the snapshot lacks all at once: one request in flight per kind
+        (their pages in turn), so a pass waits for the slowest list, not for their sum."""
+        snap = self._snapshot
+        if snap is None:
+            return
+        with snap.lock:
+            missing = [k for k in kinds if (api.cluster, (k.api_version, k.kind)) not in snap.lists]
+            if len(missing) < 2:
+                return  # one list: `_list` reads it on this thread
+            with ThreadPoolExecutor(max_workers=min(len(missing), _LISTS_IN_FLIGHT)) as pool:
+                lists = list(pool.map(lambda k: self._fetch(api, k, snap.inventory), missing))
+            for kind, objects in zip(missing, lists, strict=True):
+                snap.lists[(api.cluster, (kind.api_version, kind.kind))] = objects
+
+    def _fetch(self, api: _Api, kind: _Kind, selector: Mapping[str, str]) -> dict[_Key, Obj]:
+        with translated(f"list {kind.plural}", api.cluster):
+            return {_key(o): o for o in api.list(kind, selector)}
+
     def _list(self, api: _Api, kind: _Kind, selector: Mapping[str, str]) -> dict[_Key, Obj]:
         snap = self._snapshot
         if snap is None:
-            with translated(f"list {kind.plural}", api.cluster):
-                return {_key(o): o for o in api.list(kind, selector)}
+            return self._fetch(api, kind, selector)
         slot = (api.cluster, (kind.api_version, kind.kind))
         with snap.lock:
             if slot not in snap.lists:
-                with translated(f"list {kind.plural}", api.cluster):
-                    snap.lists[slot] = {_key(o): o for o in api.list(kind, snap.inventory)}
+                snap.lists[slot] = self._fetch(api, kind, snap.inventory)
             return snap.matching(slot, selector)
 
     def _remember(self, cluster: str, key: _Key, obj: Obj | None) -> None:
