@@ -6,6 +6,7 @@ Argument parsing, output and error mapping only; all behaviour is in
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -667,6 +668,9 @@ _upgrading.register(app, _lifecycle.ProgressCommands(_run, _interruptible, err, 
 
 # reconcile [--watch], pause-reconcile, resume-reconcile (cli/tenantctl/reconciling.py).
 _reconciling.register(app, run=_run, emit_outcomes=emit_outcomes, err=err)
+
+# Everything imported so far lives as long as the process: out of every collection.
+gc.freeze()
 
 if __name__ == "__main__":
     app()
