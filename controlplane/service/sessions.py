@@ -20,8 +20,8 @@ from typing import Any
 from controlplane import flows, wiring
 from controlplane.config.loading import TenantSource
 from controlplane.drivers import (
-    cloudflare,
     datasources,
+    dns_files,
     postgres,
     postgres_data,
     postgres_dump,
@@ -196,7 +196,8 @@ class Session:
     def dns_provider(self, platform: PlatformConfig) -> dns_step.DnsProvider:
         """Cloudflare through the shared request budget (live), or `OUT/<id>/dns.yaml`."""
         if platform.modes.cloudflare is not DriverMode.LIVE:
-            return cloudflare.RenderedDns(self.out_dir)
+            return dns_files.RenderedDns(self.out_dir)
+        from controlplane.drivers import cloudflare  # noqa: PLC0415 - the SDK: ~0.2 s, live only
 
         def build() -> cloudflare.CloudflareDns:
             budget = budgets.PostgresRequestBudget(

@@ -23,7 +23,8 @@ __all__ = ["DnsProvider", "DnsStep", "hostnames_json"]
 
 
 class DnsProvider(Protocol):
-    """Converges one tenant's DNS; `drivers.cloudflare.CloudflareDns` and `RenderedDns`."""
+    """Converges one tenant's DNS: `drivers.cloudflare.CloudflareDns` (live) and
+    `drivers.dns_files.RenderedDns` (render)."""
 
     def plan(self, desired: TenantDns) -> list[DnsChange]:
         """What `apply` would change (reads only)."""

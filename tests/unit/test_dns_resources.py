@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.drivers.cloudflare import RenderedDns
+from controlplane.drivers.dns_files import RenderedDns
 from controlplane.engine.steps import StepContext
 from controlplane.models.dns import ownership_comment, parse_ownership
 from controlplane.models.platform import PlatformConfig
