@@ -700,8 +700,9 @@ class _Snapshot:
     Callers hold `lock`.
     """
 
-    def __init__(self, inventory: Mapping[str, str]) -> None:
+    def __init__(self, inventory: Mapping[str, str], kinds: Sequence[_Kind] = ()) -> None:
         self.inventory = dict(inventory)
+        self.kinds = tuple(kinds)  # listed together on each cluster a scope observes
         self.lists: dict[_Slot, dict[_Key, Obj]] = {}
         self.groups: dict[tuple[_Slot, tuple[str, ...]], dict[_Labels, dict[_Key, Obj]]] = {}
         self.lock = threading.Lock()
@@ -776,14 +777,17 @@ class KubernetesClusters:
         return connect(self._kubeconfig, self._contexts[cluster], cluster=cluster)
 
     @contextlib.contextmanager
-    def snapshot(self, inventory: Mapping[str, str]) -> Iterator[None]:
+    def snapshot(
+        self, inventory: Mapping[str, str], kinds: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[None]:
         """Observe in bulk: within this block each kind is listed once per cluster.
 
         `inventory` selects everything the control plane manages (e.g. managed-by);
         each scope then finds its own objects in the shared lists (grouped by the labels
-        scopes select on). Our own writes update them.
+        scopes select on). Our own writes update them. `kinds` (those every tenant has)
+        are listed together when a scope first observes a cluster, so one wait covers them.
         """
-        self._snapshot = _Snapshot(inventory)
+        self._snapshot = _Snapshot(inventory, tuple(KINDS[k] for k in kinds))
         try:
             yield
         finally:
@@ -793,7 +797,7 @@ class KubernetesClusters:
         """Live objects of the scope, by identity: one labelled list per kind."""
         api = self._api(scope.cluster)
         kinds = [KINDS[kind_key] for kind_key in scope.kinds]
-        self._fill(api, kinds)
+        self._fill(api, (*kinds, *(self._snapshot.kinds if self._snapshot else ())))
         found: dict[_Key, Obj] = {}
         for kind in kinds:
             for key, obj in self._list(api, kind, scope.selector).items():
@@ -808,7 +812,8 @@ class KubernetesClusters:
         if snap is None:
             return
         with snap.lock:
-            missing = [k for k in kinds if (api.cluster, (k.api_version, k.kind)) not in snap.lists]
+            slots = {(api.cluster, (k.api_version, k.kind)): k for k in kinds}
+            missing = [k for slot, k in slots.items() if slot not in snap.lists]
             if len(missing) < 2:
                 return  # one list: `_list` reads it on this thread
             with ThreadPoolExecutor(max_workers=min(len(missing), _LISTS_IN_FLIGHT)) as pool:
@@ -977,9 +982,11 @@ class RenderedClusters:
         self._kustomization = kustomization
 
     @contextlib.contextmanager
-    def snapshot(self, inventory: Mapping[str, str]) -> Iterator[None]:
+    def snapshot(
+        self, inventory: Mapping[str, str], kinds: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[None]:
         """Nothing to observe in bulk: files are read one by one."""
-        del inventory
+        del inventory, kinds
         yield
 
     def _file(self, scope: Scope) -> Path:

@@ -231,7 +231,9 @@ class Session:
     def observe(self, platform: PlatformConfig) -> Iterator[None]:
         """Observe in bulk: a list per Kubernetes kind, a zone listing, a query per Postgres."""
         with (
-            self.kubernetes(platform).snapshot(kubernetes_steps.INVENTORY),
+            self.kubernetes(platform).snapshot(
+                kubernetes_steps.INVENTORY, kubernetes_steps.TENANT_KINDS
+            ),
             self.dns_provider(platform).snapshot(),
             self.database_drivers(platform)[1].snapshot(),
         ):

@@ -24,6 +24,7 @@ from controlplane.resources.kubernetes.objects import Json, Manifest
 __all__ = [
     "DATABASE_STEP",
     "INVENTORY",
+    "TENANT_KINDS",
     "ComputeStep",
     "ConfigStep",
     "KubernetesBackend",
@@ -38,6 +39,8 @@ __all__ = [
 DATABASE_STEP = StepName("database")
 # Labels on everything the control plane manages: the selector of a bulk snapshot.
 INVENTORY = {objects.MANAGED_BY_LABEL: objects.MANAGED_BY}
+# What every tenant's steps observe: a snapshot lists these together on each cluster.
+TENANT_KINDS = tuple(dict.fromkeys(k for c in bundles.COMPONENTS for k in bundles.KINDS[c]))
 
 
 class KubernetesBackend(Protocol):
@@ -62,8 +65,11 @@ class KubernetesBackend(Protocol):
         """Delete everything the scope owns (a namespace: wait until it is gone)."""
         ...
 
-    def snapshot(self, inventory: Mapping[str, str]) -> AbstractContextManager[None]:
-        """Observe in bulk: inside the block, each kind is listed once for all scopes."""
+    def snapshot(
+        self, inventory: Mapping[str, str], kinds: Sequence[tuple[str, str]] = ()
+    ) -> AbstractContextManager[None]:
+        """Observe in bulk: inside the block, each kind is listed once for all scopes (and
+        `kinds` all at once, when a scope first observes a cluster)."""
         ...
 
 
