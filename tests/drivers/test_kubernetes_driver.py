@@ -129,6 +129,25 @@ def test_a_snapshot_lists_each_kind_once_for_any_number_of_tenants(
     assert len(kube_apiserver.requests) == KIND_COUNT
 
 
+def test_a_snapshot_lists_every_tenant_kind_when_a_cluster_is_first_observed(
+    backend: driver.KubernetesClusters, kube_apiserver: Any
+) -> None:
+    """The lists a pass needs on a cluster are fetched together (in flight at once), so
+    the first scope waits for the slowest list once, not for each step's lists in turn."""
+    tenant = _tenant("t0", "standard")
+    _onboard(backend, tenant)
+    kube_apiserver.reset_requests()
+    with backend.snapshot(steps.INVENTORY, steps.TENANT_KINDS):
+        assert steps.ComputeStep(backend).verify(_ctx(tenant)) == []
+        listed = {r.path.rsplit("/", 1)[-1] for r in kube_apiserver.requests}
+        assert listed == {driver.KINDS[k].plural for k in steps.TENANT_KINDS}
+        kube_apiserver.reset_requests()
+        assert steps.ConfigStep(backend).verify(_ctx(tenant)) == []
+        assert steps.NetworkStep(backend).verify(_ctx(tenant)) == []
+    assert kube_apiserver.requests == []  # the other steps read the snapshot
+    assert len(steps.TENANT_KINDS) == KIND_COUNT - len(bundles.KINDS[bundles.PLATFORM])
+
+
 def test_writes_inside_a_snapshot_are_seen_by_their_own_scope_only(
     backend: driver.KubernetesClusters, kube_apiserver: Any
 ) -> None:
