@@ -797,7 +797,7 @@ class KubernetesClusters:
         """Live objects of the scope, by identity: one labelled list per kind."""
         api = self._api(scope.cluster)
         kinds = [KINDS[kind_key] for kind_key in scope.kinds]
-        self._fill(api, (*kinds, *(self._snapshot.kinds if self._snapshot else ())))
+        self._fill(api, kinds)
         found: dict[_Key, Obj] = {}
         for kind in kinds:
             for key, obj in self._list(api, kind, scope.selector).items():
@@ -806,13 +806,14 @@ class KubernetesClusters:
         return found
 
     def _fill(self, api: _Api, kinds: Sequence[_Kind]) -> None:
-        """List the kinds the snapshot lacks all at once: one request in flight per kind
-        (their pages in turn), so a pass waits for the slowest list, not for their sum."""
+        """List what the snapshot lacks of `kinds` and of its own kinds all at once: one
+        request in flight per kind (pages in turn), so a pass waits for the slowest list,
+        not for their sum."""
         snap = self._snapshot
         if snap is None:
             return
         with snap.lock:
-            slots = {(api.cluster, (k.api_version, k.kind)): k for k in kinds}
+            slots = {(api.cluster, (k.api_version, k.kind)): k for k in (*kinds, *snap.kinds)}
             missing = [k for slot, k in slots.items() if slot not in snap.lists]
             if len(missing) < 2:
                 return  # one list: `_list` reads it on this thread
