@@ -813,14 +813,13 @@ class KubernetesClusters:
         if snap is None:
             return
         with snap.lock:
-            slots = {(api.cluster, (k.api_version, k.kind)): k for k in (*kinds, *snap.kinds)}
-            missing = [k for slot, k in slots.items() if slot not in snap.lists]
+            wanted = {(api.cluster, (k.api_version, k.kind)): k for k in (*kinds, *snap.kinds)}
+            missing = {slot: k for slot, k in wanted.items() if slot not in snap.lists}
             if len(missing) < 2:
                 return  # one list: `_list` reads it on this thread
             with ThreadPoolExecutor(max_workers=min(len(missing), _LISTS_IN_FLIGHT)) as pool:
-                lists = list(pool.map(lambda k: self._fetch(api, k, snap.inventory), missing))
-            for kind, objects in zip(missing, lists, strict=True):
-                snap.lists[(api.cluster, (kind.api_version, kind.kind))] = objects
+                lists = pool.map(lambda k: self._fetch(api, k, snap.inventory), missing.values())
+                snap.lists.update(zip(missing, lists, strict=True))
 
     def _fetch(self, api: _Api, kind: _Kind, selector: Mapping[str, str]) -> dict[_Key, Obj]:
         with translated(f"list {kind.plural}", api.cluster):
